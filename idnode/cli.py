@@ -1,0 +1,313 @@
+"""The ``idnode`` command: init, serve, enterprise, resolve, stats, demo.
+
+Commands that change the node run on the node's own machine against its data directory (or ``--db``)
+and act as the operator, through the same registry as the HTTP API.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import sys
+import tempfile
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import orjson
+from rich.console import Console
+from rich.table import Table
+
+from idnode.config import Settings, load_settings
+from idnode.core import Core, open_core
+from idnode.model.enterprise import EnterpriseDraft
+from idnode.model.errors import IdnodeError
+from idnode.model.identifier import Identifier
+from idnode.model.values import HandleValue
+from idnode.sample import DEMO_ENTERPRISES, make_uscc
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+def _emit_json(data: Any) -> None:
+    sys.stdout.write(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode() + "\n")
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    flags = {name: getattr(args, name, None) for name in ("data_dir", "db", "node_prefix", "host", "port")}
+    flags["config"] = getattr(args, "config", None)
+    return load_settings(flags)
+
+
+def _print_operator(core: Core) -> None:
+    if core.operator_secret is not None:
+        console.print("[bold]Operator credential (shown once, keep it safe):[/bold]")
+        console.print(f"  username: {core.registry.operator_username}")
+        console.print(f"  secret:   {core.operator_secret}")
+
+
+async def cmd_init(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    async with open_core(settings) as core:
+        created = core.operator_secret is not None
+        if args.json:
+            _emit_json({
+                "nodePrefix": settings.node_prefix_canonical,
+                "db": settings.db_url,
+                "created": created,
+                "operator": {"username": core.registry.operator_username, "secret": core.operator_secret},
+            })
+        elif created:
+            console.print(f"Initialised node {settings.node_prefix_canonical} at {settings.db_url}.")
+            _print_operator(core)
+        else:
+            console.print(f"Node {settings.node_prefix_canonical} is already initialised at {settings.db_url}.")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvloop
+    from aiohttp import web
+
+    from idnode.http.app import create_app
+
+    settings = _settings(args)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    loop = uvloop.new_event_loop()
+    asyncio.set_event_loop(loop)
+    web.run_app(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        loop=loop,
+        print=lambda _msg: console.print(f"idnode serving on http://{settings.host}:{settings.port}"),
+        access_log=None,
+    )
+    return 0
+
+
+def _enterprise_table(rows: list[dict[str, Any]]) -> Table:
+    table = Table("prefix", "name", "uscc", "district", "industry", "status", "registered_on")
+    for row in rows:
+        table.add_row(
+            *(
+                str(row[c])
+                for c in ("prefix", "name", "uscc", "district", "industry", "status", "registered_on")
+            )
+        )
+    return table
+
+
+async def cmd_enterprise(args: argparse.Namespace) -> int:
+    async with open_core(_settings(args)) as core:
+        operator = core.local_operator
+        if args.action == "add":
+            draft = EnterpriseDraft.from_json(
+                {
+                    "name": args.name,
+                    "uscc": args.uscc,
+                    "district": args.district,
+                    "industry": args.industry,
+                    "contact_name": args.contact_name,
+                    "contact_phone": args.contact_phone,
+                    "contact_email": args.contact_email,
+                },
+                core.settings.districts,
+            )
+            enterprise, secret = await core.registry.add_enterprise(operator, draft)
+            result = {
+                "enterprise": enterprise.to_json(),
+                "admin": {"username": f"300:{enterprise.prefix}/ADMIN", "secret": secret},
+            }
+            if args.json:
+                _emit_json(result)
+            else:
+                console.print(f"Onboarded {enterprise.name}: prefix [bold]{enterprise.prefix}[/bold]")
+                console.print(f"  username: {result['admin']['username']}\n  secret:   {secret} (shown once)")
+        elif args.action == "list":
+            _, found = await core.repository.list_enterprises()
+            rows = [e.to_json() for e in found]
+            _emit_json(rows) if args.json else console.print(_enterprise_table(rows))
+        elif args.action in ("show", "suspend", "activate"):
+            prefix = args.prefix
+            if args.action == "show":
+                enterprise = await core.repository.get_enterprise(prefix)
+                if enterprise is None:
+                    raise IdnodeError(f"No enterprise with prefix {prefix}.")
+            else:
+                status = "suspended" if args.action == "suspend" else "active"
+                enterprise = await core.registry.update_enterprise(operator, prefix, {"status": status})
+            row = enterprise.to_json()
+            _emit_json(row) if args.json else console.print(_enterprise_table([row]))
+        elif args.action == "reset-secret":
+            secret = await core.registry.reset_enterprise_secret(operator, args.prefix)
+            _emit_json(
+                {"username": f"300:{args.prefix}/ADMIN", "secret": secret}
+            ) if args.json else console.print(
+                f"New secret for 300:{args.prefix}/ADMIN: {secret} (shown once)"
+            )
+    return 0
+
+
+async def cmd_resolve(args: argparse.Namespace) -> int:
+    if args.server:
+        import aiohttp
+
+        url = f"{args.server.rstrip('/')}/api/handles/{args.handle}"
+        async with aiohttp.ClientSession() as session, session.get(url) as response:
+            body = await response.json(content_type=None)
+    else:
+        async with open_core(_settings(args)) as core:
+            try:
+                resolution = await core.resolver.resolve(Identifier.parse(args.handle), asked_as=args.handle)
+                body = resolution.to_json()
+            except IdnodeError as exc:
+                body = {"responseCode": exc.response_code, "message": exc.message}
+    if args.json or body.get("responseCode") != 1:
+        _emit_json(body)
+    else:
+        table = Table("index", "type", "data", "ttl", "timestamp", title=body["handle"])
+        for value in body["values"]:
+            data = value["data"]["value"]
+            table.add_row(
+                str(value["index"]),
+                value["type"],
+                data if isinstance(data, str) else orjson.dumps(data).decode(),
+                str(value["ttl"]),
+                value["timestamp"],
+            )
+        console.print(table)
+    return 0 if body.get("responseCode") == 1 else 1
+
+
+async def cmd_stats(args: argparse.Namespace) -> int:
+    async with open_core(_settings(args)) as core:
+        summary = await core.stats.summary()
+    if args.json:
+        _emit_json(summary)
+        return 0
+    table = Table("figure", "value", title="idnode statistics")
+    table.add_row("enterprises (total)", str(summary["enterprises"]["total"]))
+    table.add_row(
+        "  active / suspended", f"{summary['enterprises']['active']} / {summary['enterprises']['suspended']}"
+    )
+    table.add_row("identifiers", str(summary["identifiers"]))
+    target = summary["target"]
+    table.add_row("target", f"{target['registered']} / {target['enterprises']} ({target['progress']:.1%})")
+    console.print(table)
+    return 0
+
+
+async def _seed_demo(core: Core) -> list[tuple[str, str, str]]:
+    """Onboard the demo enterprises and register a few identifiers; return (prefix, username, secret)."""
+    credentials = []
+    for serial, sample in enumerate(DEMO_ENTERPRISES, start=1):
+        draft = EnterpriseDraft.from_json({**sample, "uscc": make_uscc(serial)}, core.settings.districts)
+        enterprise, secret = await core.registry.add_enterprise(core.local_operator, draft)
+        credentials.append((enterprise.prefix, f"300:{enterprise.prefix}/ADMIN", secret))
+        for n in range(1, 4):
+            suffix = f"PUMP-2026-{n:06d}"
+            values = [
+                HandleValue.from_json(
+                    {"index": 1, "type": "URL", "data": f"https://example.com/products/{suffix}"}
+                ),
+                HandleValue.from_json({"index": 2, "type": "NAME", "data": f"{sample['name']} {suffix}"}),
+            ]
+            await core.registry.put_record(
+                core.local_operator, Identifier.parse(f"{enterprise.prefix}/{suffix}"), values
+            )
+    return credentials
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    data_dir = Path(tempfile.mkdtemp(prefix="idnode-demo-"))
+    args.data_dir, args.db = data_dir, None
+
+    async def seed() -> list[tuple[str, str, str]]:
+        async with open_core(_settings(args)) as core:
+            _print_operator(core)
+            return await _seed_demo(core)
+
+    credentials = asyncio.run(seed())
+    base = f"http://{args.host or '127.0.0.1'}:{args.port or 8000}"
+    prefix, username, secret = credentials[0]
+    console.print(f"Demo data in {data_dir}. Try:")
+    console.print(f"  curl {base}/api/handles/{prefix}/PUMP-2026-000001")
+    console.print(
+        f"  curl -u '{username.replace(':', '%3A', 1)}:{secret}' -X PUT -H 'Content-Type: application/json' "
+        f'-d \'[{{"index":1,"type":"URL","data":"https://example.com/new"}}]\' '
+        f"{base}/api/handles/{prefix}/NEW-1?overwrite=false"
+    )
+    console.print(
+        f"  curl -u '{username.replace(':', '%3A', 1)}:{secret}' '{base}/api/handles?prefix={prefix}'"
+    )
+    return cmd_serve(args)
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--data-dir", type=Path, help="data directory (SQLite file, config); default ./data")
+    common.add_argument("--db", help="database URL, e.g. postgresql+asyncpg://user@host/db (default: SQLite)")
+    common.add_argument("--node-prefix", help="this node's prefix (default 88.999)")
+    common.add_argument("--config", type=Path, help="TOML settings file (default <data-dir>/idnode.toml)")
+    output = argparse.ArgumentParser(add_help=False)
+    output.add_argument("--json", action="store_true", help="machine-readable output")
+
+    parser = argparse.ArgumentParser(prog="idnode", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("init", parents=[common, output], help="create the database and the operator credential")
+    for name, helptext in (("serve", "run the node"), ("demo", "serve a throwaway node with sample data")):
+        serve = sub.add_parser(name, parents=[common], help=helptext)
+        serve.add_argument("--host", help="listen address (default 127.0.0.1)")
+        serve.add_argument("--port", type=int, help="listen port (default 8000)")
+
+    enterprise = sub.add_parser("enterprise", help="onboard and manage enterprises")
+    actions = enterprise.add_subparsers(dest="action", required=True)
+    add = actions.add_parser("add", parents=[common, output], help="onboard an enterprise")
+    add.add_argument("--name", required=True)
+    add.add_argument("--uscc", required=True, help="统一社会信用代码")
+    add.add_argument("--district", required=True)
+    add.add_argument("--industry", required=True)
+    add.add_argument("--contact-name", default="")
+    add.add_argument("--contact-phone", default="")
+    add.add_argument("--contact-email", default="")
+    actions.add_parser("list", parents=[common, output], help="list enterprises")
+    for action in ("show", "suspend", "activate", "reset-secret"):
+        actions.add_parser(action, parents=[common, output]).add_argument("prefix")
+
+    resolve = sub.add_parser("resolve", parents=[common, output], help="resolve an identifier")
+    resolve.add_argument("handle")
+    resolve.add_argument("--server", help="resolve through this node URL instead of the local store")
+    sub.add_parser("stats", parents=[common, output], help="registration statistics")
+    return parser
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], Awaitable[int]]] = {
+    "init": cmd_init,
+    "enterprise": cmd_enterprise,
+    "resolve": cmd_resolve,
+    "stats": cmd_stats,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "serve":
+            return cmd_serve(args)
+        if args.command == "demo":
+            return cmd_demo(args)
+        return asyncio.run(COMMANDS[args.command](args))
+    except (IdnodeError, ValueError) as exc:
+        err_console.print(f"[red]error:[/red] {exc}")
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    with contextlib.suppress(KeyboardInterrupt):
+        sys.exit(main())

@@ -1,0 +1,85 @@
+"""Settings: command-line flags over environment (``IDNODE_*``) over a TOML file over defaults."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from idnode.model.enterprise import YANCHENG_DISTRICTS
+from idnode.model.identifier import canonical_prefix
+from idnode.storage.engine import sqlite_url
+
+ENV_PREFIX = "IDNODE_"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a node needs to start. ``db`` empty means the SQLite file in ``data_dir``."""
+
+    data_dir: Path = Path("./data")
+    db: str = ""
+    node_prefix: str = "88.999"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    districts: tuple[str, ...] = YANCHENG_DISTRICTS
+    target_enterprises: int = 3500
+    max_page_size: int = 1000
+    public_stats: bool = False
+    config_file: Path | None = field(default=None, compare=False)
+
+    @property
+    def db_url(self) -> str:
+        return self.db or sqlite_url(self.data_dir)
+
+    @property
+    def node_prefix_canonical(self) -> str:
+        return canonical_prefix(self.node_prefix)
+
+
+def _coerce(name: str, raw: Any) -> Any:
+    """Turn an environment/file value into the field's type."""
+    kind = {f.name: f.type for f in fields(Settings)}[name]
+    if kind in ("Path", "Path | None"):
+        return Path(raw)
+    if kind == "int":
+        return int(raw)
+    if kind == "bool":
+        return raw if isinstance(raw, bool) else str(raw).strip().lower() in {"1", "true", "yes", "on"}
+    if kind == "tuple[str, ...]":
+        items = raw if isinstance(raw, list) else str(raw).split(",")
+        return tuple(item.strip() for item in items if item.strip())
+    return str(raw)
+
+
+def load_settings(flags: dict[str, Any] | None = None, environ: dict[str, str] | None = None) -> Settings:
+    """Build settings from (highest first) ``flags``, ``environ``, the TOML config file, defaults.
+
+    The config file is ``--config``/``IDNODE_CONFIG`` if given, else ``<data_dir>/idnode.toml`` if it
+    exists. Flags whose value is None are ignored, so argparse defaults of None fall through.
+    """
+    environ = os.environ if environ is None else environ
+    flags = {k: v for k, v in (flags or {}).items() if v is not None}
+    names = {f.name for f in fields(Settings)} - {"config_file"}
+    from_env = {
+        n: _coerce(n, environ[ENV_PREFIX + n.upper()]) for n in names if ENV_PREFIX + n.upper() in environ
+    }
+
+    data_dir = Path(flags.get("data_dir") or from_env.get("data_dir") or Settings.data_dir)
+    config_file = flags.get("config") or environ.get(ENV_PREFIX + "CONFIG")
+    path = Path(config_file) if config_file else data_dir / "idnode.toml"
+    from_file: dict[str, Any] = {}
+    if path.is_file():
+        with path.open("rb") as fh:
+            raw = tomllib.load(fh)
+        unknown = set(raw) - names
+        if unknown:
+            raise ValueError(f"{path}: unknown setting(s) {', '.join(sorted(unknown))}")
+        from_file = {n: _coerce(n, v) for n, v in raw.items()}
+
+    merged = {**from_file, **from_env, **{n: _coerce(n, v) for n, v in flags.items() if n in names}}
+    settings = replace(Settings(), **merged, config_file=path if path.is_file() else None)
+    settings.node_prefix_canonical  # noqa: B018 -- validates the prefix early
+    return settings

@@ -1,0 +1,49 @@
+"""The aiohttp application factory: one core (registry, resolver, stats) behind thin handlers."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from idnode.config import Settings
+from idnode.core import open_core
+from idnode.http import enterprises, handles, stats
+from idnode.http.errors import error_middleware, json_response
+from idnode.http.keys import REGISTRY, RESOLVER, SETTINGS, STATS
+
+log = logging.getLogger(__name__)
+MAX_BODY_BYTES = 4 * 1024 * 1024
+
+
+async def node_info(request: web.Request) -> web.Response:
+    settings = request.app[SETTINGS]
+    return json_response(
+        {
+            "responseCode": 1,
+            "nodePrefix": settings.node_prefix_canonical,
+            "operator": request.app[REGISTRY].operator_username,
+        }
+    )
+
+
+def create_app(settings: Settings) -> web.Application:
+    """Build the node's HTTP application; the database is opened (and migrated) on startup."""
+    app = web.Application(middlewares=[error_middleware], client_max_size=MAX_BODY_BYTES)
+    app[SETTINGS] = settings
+
+    async def core(app: web.Application) -> AsyncIterator[None]:
+        async with open_core(settings) as node:
+            if node.operator_secret is not None:
+                log.warning(
+                    "node initialised; operator credential %s, secret (shown once): %s",
+                    node.registry.operator_username,
+                    node.operator_secret,
+                )
+            app[REGISTRY], app[RESOLVER], app[STATS] = node.registry, node.resolver, node.stats
+            yield
+
+    app.cleanup_ctx.append(core)
+    app.add_routes([web.get("/api/node", node_info), *handles.routes, *enterprises.routes, *stats.routes])
+    return app

@@ -1,0 +1,142 @@
+"""Handle.Net 9 JSON REST: ``/api/handles/{handle}`` and ``/api/handles?prefix=``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from idnode.http.auth import principal_of
+from idnode.http.errors import json_response
+from idnode.http.keys import REGISTRY, RESOLVER, SETTINGS
+from idnode.model.errors import ProtocolError
+from idnode.model.identifier import Identifier
+from idnode.model.values import HandleValue
+
+
+def _flag(request: web.Request, name: str, default: bool = False) -> bool:
+    raw = request.query.get(name)
+    if raw is None:
+        return default
+    if raw.lower() in ("", "true", "1", "yes"):
+        return True
+    if raw.lower() in ("false", "0", "no"):
+        return False
+    raise ProtocolError(f"Query parameter {name} must be true or false.")
+
+
+def _int_params(request: web.Request, name: str, *, allow_various: bool = False) -> list[int] | None:
+    """All values of a repeatable integer parameter, or None when absent ('various' means all in body)."""
+    raw = request.query.getall(name, [])
+    if not raw:
+        return None
+    if allow_various and raw == ["various"]:
+        return None
+    try:
+        return [int(item) for item in raw]
+    except ValueError:
+        raise ProtocolError(f"Query parameter {name} must be an integer.") from None
+
+
+def _paging(request: web.Request, default_size: int, max_size: int) -> tuple[int, int]:
+    try:
+        page = int(request.query.get("page", "0"))
+        size = int(request.query.get("pageSize", str(default_size)))
+    except ValueError:
+        raise ProtocolError("page and pageSize must be integers.") from None
+    if page < 0 or size < 0:
+        raise ProtocolError("page and pageSize must not be negative.")
+    if size > max_size:
+        raise ProtocolError(f"pageSize may be at most {max_size}.")
+    return page, size
+
+
+async def _values_from_body(request: web.Request) -> list[HandleValue]:
+    """Parse a PUT body: an array of values, ``{"values": [...]}``, or one value object."""
+    if request.content_type != "application/json":
+        raise ProtocolError("Content-Type must be application/json.")
+    raw = await request.read()
+    try:
+        body: Any = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise ProtocolError(f"Malformed JSON: {exc}.") from None
+    if isinstance(body, dict) and "values" in body:
+        body = body["values"]
+    elif isinstance(body, dict):
+        body = [body]
+    if not isinstance(body, list):
+        raise ProtocolError("The body must be an array of values or an object with 'values'.")
+    return [HandleValue.from_json(item) for item in body]
+
+
+def _pretty(request: web.Request) -> bool:
+    return _flag(request, "pretty")
+
+
+async def get_handle(request: web.Request) -> web.Response:
+    asked = request.match_info["handle"]
+    identifier = Identifier.parse(asked)
+    resolution = await request.app[RESOLVER].resolve(
+        identifier,
+        asked_as=asked,
+        principal=await principal_of(request),
+        indexes=_int_params(request, "index") or (),
+        types=request.query.getall("type", []),
+        public_only=_flag(request, "publicOnly"),
+    )
+    return json_response(resolution.to_json(), pretty=_pretty(request))
+
+
+async def put_handle(request: web.Request) -> web.Response:
+    asked = request.match_info["handle"]
+    principal = await principal_of(request)
+    values = await _values_from_body(request)
+    overwrite = _flag(request, "overwrite", default=True)
+    if _flag(request, "mintNewSuffix"):
+        identifier, overwrite = request.app[REGISTRY].mint(asked), False
+        asked = str(identifier)
+    else:
+        identifier = Identifier.parse(asked)
+    result = await request.app[REGISTRY].put_record(
+        principal,
+        identifier,
+        values,
+        overwrite=overwrite,
+        indexes=_int_params(request, "index", allow_various=True),
+    )
+    status = 201 if result.created and not overwrite else 200
+    return json_response({"responseCode": 1, "handle": asked}, status, pretty=_pretty(request))
+
+
+async def delete_handle(request: web.Request) -> web.Response:
+    asked = request.match_info["handle"]
+    principal = await principal_of(request)
+    await request.app[REGISTRY].delete(principal, Identifier.parse(asked), _int_params(request, "index"))
+    return json_response({"responseCode": 1, "handle": asked}, pretty=_pretty(request))
+
+
+async def list_handles(request: web.Request) -> web.Response:
+    settings = request.app[SETTINGS]
+    prefix = request.query.get("prefix")
+    if not prefix:
+        raise ProtocolError("List handles with ?prefix=<prefix>.")
+    page, size = _paging(request, settings.max_page_size, settings.max_page_size)
+    total, names = await request.app[RESOLVER].list_handles(await principal_of(request), prefix, page, size)
+    body = {
+        "responseCode": 1,
+        "prefix": prefix,
+        "totalCount": str(total),
+        "page": page,
+        "pageSize": size,
+        "handles": names,
+    }
+    return json_response(body, pretty=_pretty(request))
+
+
+routes = [
+    web.get("/api/handles", list_handles),
+    web.get("/api/handles/{handle:.+}", get_handle),
+    web.put("/api/handles/{handle:.+}", put_handle),
+    web.delete("/api/handles/{handle:.+}", delete_handle),
+]

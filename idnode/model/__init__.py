@@ -1,0 +1,1 @@
+"""Pure data: identifiers, values, records, enterprises, permissions and errors."""

@@ -1,0 +1,119 @@
+"""One error hierarchy for the whole node; each class carries its Handle responseCode.
+
+Front ends map these to their own status codes in one table each (HTTP: idnode/http/errors.py).
+"""
+
+from __future__ import annotations
+
+
+class IdnodeError(Exception):
+    """An error in idnode."""
+
+    response_code: int = 2  # Handle RC_ERROR
+
+    def __init__(self, message: str | None = None, **details: object) -> None:
+        self.message = message or (self.__doc__ or self.__class__.__name__).strip()
+        self.details = details
+        super().__init__(self.message)
+
+
+class ProtocolError(IdnodeError):
+    """The request could not be understood."""
+
+    response_code = 4
+
+
+class HandleNotFound(IdnodeError):
+    """Handle not found."""
+
+    response_code = 100
+
+
+class HandleAlreadyExists(IdnodeError):
+    """Handle already exists."""
+
+    response_code = 101
+
+
+class InvalidHandle(IdnodeError):
+    """Invalid handle."""
+
+    response_code = 102
+
+
+class ValuesNotFound(IdnodeError):
+    """No values found for the given index or type."""
+
+    response_code = 200
+
+
+class ValueAlreadyExists(IdnodeError):
+    """A value with that index already exists."""
+
+    response_code = 201
+
+
+class InvalidValue(IdnodeError):
+    """Invalid handle value."""
+
+    response_code = 202
+
+
+class ConflictingUpdate(IdnodeError):
+    """The record changed while this write was in progress; retry."""
+
+    response_code = 3  # RC_SERVER_TOO_BUSY: the client may retry
+
+
+class PrefixNotHere(IdnodeError):
+    """That prefix doesn't live here."""
+
+    response_code = 301
+
+
+class InvalidAdmin(IdnodeError):
+    """Invalid admin."""
+
+    response_code = 400
+
+
+class InsufficientPermissions(IdnodeError):
+    """Insufficient permissions."""
+
+    response_code = 401
+
+
+class AuthenticationNeeded(IdnodeError):
+    """Authentication needed."""
+
+    response_code = 402
+
+
+class AuthenticationFailed(IdnodeError):
+    """Authentication failed."""
+
+    response_code = 403
+
+
+class EnterpriseNotFound(IdnodeError):
+    """Enterprise not found."""
+
+    response_code = 100
+
+
+class EnterpriseExists(IdnodeError):
+    """An enterprise with that unified social credit code already exists."""
+
+    response_code = 101
+
+
+class InvalidEnterprise(IdnodeError):
+    """Invalid enterprise data."""
+
+    response_code = 202
+
+
+class EnterpriseSuspended(IdnodeError):
+    """The enterprise is suspended; its identifiers cannot be changed."""
+
+    response_code = 401

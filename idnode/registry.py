@@ -1,0 +1,520 @@
+"""The write path: the only code that changes records and enterprises.
+
+Every public method runs one transaction in which the change and its audit row are written together;
+permission checks happen inside that transaction against the state being changed. Records use
+optimistic versioning, so concurrent writers never lose an update: a writer whose record moved on
+underneath it retries from a fresh read.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from typing import Any
+
+from idnode.config import Settings
+from idnode.credentials import SecretVerifier, hash_secret, new_secret
+from idnode.model.enterprise import Enterprise, EnterpriseDraft, EnterpriseStatus
+from idnode.model.errors import (
+    AuthenticationNeeded,
+    ConflictingUpdate,
+    EnterpriseExists,
+    EnterpriseNotFound,
+    EnterpriseSuspended,
+    HandleAlreadyExists,
+    HandleNotFound,
+    InsufficientPermissions,
+    InvalidEnterprise,
+    InvalidHandle,
+    InvalidValue,
+    PrefixNotHere,
+    ValueAlreadyExists,
+    ValuesNotFound,
+)
+from idnode.model.identifier import Identifier, admin_handle, prefix_handle
+from idnode.model.permissions import (
+    ALL_PERMISSIONS,
+    DEFAULT_ADMIN_PERMISSIONS,
+    AdminRef,
+    Permission,
+    Principal,
+    granted,
+)
+from idnode.model.record import Record
+from idnode.model.values import HS_ADMIN, HS_SECKEY, HS_VLIST, HandleValue
+from idnode.storage.repository import DuplicateKey, Repository, Transaction, today
+
+ADMIN_INDEX = 100
+ADMIN_VLIST_INDEX = 200
+SECKEY_INDEX = 300
+SECKEY_PERMISSIONS = "1100"
+MAX_RETRIES = 5
+OPERATOR_ACTOR = "operator"
+
+
+@dataclass(frozen=True, slots=True)
+class WriteResult:
+    """What a write did: the stored record (None after a delete) and whether it created the handle."""
+
+    record: Record | None
+    created: bool = False
+
+
+def _admin_value(index: int, handle: Identifier, ref_index: int, permissions: str, now: int) -> HandleValue:
+    data = {"handle": str(handle), "index": ref_index, "permissions": permissions}
+    return HandleValue(index=index, type=HS_ADMIN, format="admin", data=data, timestamp=now)
+
+
+def _seckey_value(secret: str, now: int) -> HandleValue:
+    return HandleValue(
+        index=SECKEY_INDEX,
+        type=HS_SECKEY,
+        format="string",
+        data=hash_secret(secret),
+        permissions=SECKEY_PERMISSIONS,
+        timestamp=now,
+    )
+
+
+def _audit_form(record: Record | None) -> list[dict[str, Any]] | None:
+    """Values as the audit log keeps them (secret hashes are not copied into the log)."""
+    if record is None:
+        return None
+    return [
+        v.to_json() if v.type != HS_SECKEY else {"index": v.index, "type": HS_SECKEY} for v in record.values
+    ]
+
+
+def _change_permission(old: HandleValue | None, new: HandleValue | None) -> Permission:
+    """The HS_ADMIN bit a single value change needs."""
+    is_admin = any(v is not None and v.type == HS_ADMIN for v in (old, new))
+    if old is None:
+        return Permission.ADD_ADMIN if is_admin else Permission.ADD_VALUE
+    if new is None:
+        return Permission.REMOVE_ADMIN if is_admin else Permission.REMOVE_VALUE
+    return Permission.MODIFY_ADMIN if is_admin else Permission.MODIFY_VALUE
+
+
+class Registry:
+    """Creates, changes and deletes records and enterprises on behalf of a principal."""
+
+    def __init__(self, repository: Repository, settings: Settings) -> None:
+        self.repository = repository
+        self.settings = settings
+        self.node_prefix = settings.node_prefix_canonical
+        self.operator_handle = prefix_handle(self.node_prefix)
+        self.verifier = SecretVerifier()
+
+    # -- node and credentials -------------------------------------------------------------------
+
+    async def initialise(self) -> str | None:
+        """Create the node's own handle and operator credential if absent; return the new secret once."""
+        if await self.repository.get_record(self.operator_handle) is not None:
+            return None
+        secret = new_secret()
+        now = _epoch()
+        record = Record(
+            self.operator_handle,
+            (
+                _admin_value(ADMIN_INDEX, self.operator_handle, SECKEY_INDEX, ALL_PERMISSIONS, now),
+                _seckey_value(secret, now),
+            ),
+            version=1,
+        )
+        async with self.repository.transaction() as tx:
+            try:
+                await tx.insert_record(record)
+            except DuplicateKey:
+                return None  # another process initialised the node first
+            await tx.set_meta("node_prefix", self.node_prefix)
+            await tx.add_audit(OPERATOR_ACTOR, "init", str(self.operator_handle), None, _audit_form(record))
+        return secret
+
+    @property
+    def operator_username(self) -> str:
+        return f"{SECKEY_INDEX}:{self.operator_handle}"
+
+    async def authenticate(self, handle: str, index: int, secret: str) -> Principal:
+        """Check ``index:handle`` and its secret against the stored HS_SECKEY; raise AuthenticationNeeded."""
+        try:
+            identifier = Identifier.parse(handle)
+        except InvalidHandle:
+            raise AuthenticationNeeded("Authentication failed: the username is not a valid handle.") from None
+        record = await self.repository.get_record(identifier)
+        value = record.by_index().get(index) if record else None
+        if value is None or value.type != HS_SECKEY or not self.verifier.verify(value.data, secret):
+            raise AuthenticationNeeded("Authentication failed: unknown user or wrong secret.")
+        return Principal(str(identifier), index, is_operator=identifier == self.operator_handle)
+
+    async def reset_enterprise_secret(self, principal: Principal | None, prefix: str) -> str:
+        """Give ``<prefix>/ADMIN`` a new random secret and return it (shown once). Operator only."""
+        self.require_operator(principal)
+        assert principal is not None
+        if await self.repository.get_enterprise(prefix) is None:
+            raise EnterpriseNotFound(f"No enterprise with prefix {prefix}.")
+        return await self._set_secret(principal, admin_handle(prefix), SECKEY_INDEX)
+
+    async def _set_secret(self, principal: Principal, handle: Identifier, index: int) -> str:
+        """Replace (or add) the HS_SECKEY at ``handle``/``index`` with a new random secret; return it."""
+        secret = new_secret()
+        for _ in range(MAX_RETRIES):
+            async with self.repository.transaction() as tx:
+                await self._require_writable_prefix(tx, principal, handle)
+                record = await tx.get_record(handle)
+                if record is None:
+                    raise HandleNotFound(f"Handle {handle} not found.")
+                old = record.by_index().get(index)
+                await self._require_value_change(tx, principal, record, old, old)
+                value = replace(_seckey_value(secret, _epoch()), index=index)
+                updated = replace(
+                    record,
+                    values=Record.sorted_values([v for v in record.values if v.index != index] + [value]),
+                    version=record.version + 1,
+                )
+                if await tx.replace_record(updated, record.version):
+                    await tx.add_audit(str(principal), "set-secret", str(handle), None, {"index": index})
+                    return secret
+        raise ConflictingUpdate()
+
+    # -- enterprises ----------------------------------------------------------------------------
+
+    async def add_enterprise(
+        self, principal: Principal | None, draft: EnterpriseDraft
+    ) -> tuple[Enterprise, str]:
+        """Onboard an enterprise: allocate its prefix, create ``0.NA/<prefix>`` and ``<prefix>/ADMIN``.
+
+        Returns the enterprise and its admin secret (shown once). Operator only.
+        """
+        self.require_operator(principal)
+        secret = new_secret()
+        for _ in range(MAX_RETRIES):
+            async with self.repository.transaction() as tx:
+                number = await tx.next_enterprise_number()
+                prefix = f"{self.node_prefix}.{number}"
+                moment = tx.now
+                enterprise = Enterprise(
+                    prefix=prefix,
+                    number=number,
+                    name=draft.name,
+                    uscc=draft.uscc,
+                    district=draft.district,
+                    industry=draft.industry,
+                    contact_name=draft.contact_name,
+                    contact_phone=draft.contact_phone,
+                    contact_email=draft.contact_email,
+                    status=EnterpriseStatus.ACTIVE,
+                    registered_on=draft.registered_on or today(),
+                    created_at=moment,
+                    updated_at=moment,
+                )
+                try:
+                    await tx.insert_enterprise(enterprise)
+                except DuplicateKey:
+                    if await self.repository.get_enterprise_by_uscc(draft.uscc):
+                        raise EnterpriseExists(
+                            f"An enterprise with unified social credit code {draft.uscc} already exists."
+                        ) from None
+                    continue  # another process took this prefix number; allocate the next one
+                await tx.add_audit(str(principal), "enterprise-add", prefix, None, enterprise.to_json())
+                for record in self._enterprise_records(prefix, secret):
+                    await tx.insert_record(record)
+                    await tx.add_audit(
+                        str(principal), "create", str(record.identifier), None, _audit_form(record)
+                    )
+            return enterprise, secret
+        raise ConflictingUpdate()
+
+    def _enterprise_records(self, prefix: str, secret: str) -> list[Record]:
+        now = _epoch()
+        na_handle, admin = prefix_handle(prefix), admin_handle(prefix)
+        vlist = HandleValue(
+            index=ADMIN_VLIST_INDEX,
+            type=HS_VLIST,
+            format="vlist",
+            data=[{"handle": str(admin), "index": SECKEY_INDEX}],
+            timestamp=now,
+        )
+        return [
+            Record(
+                na_handle,
+                (
+                    _admin_value(ADMIN_INDEX, self.operator_handle, SECKEY_INDEX, ALL_PERMISSIONS, now),
+                    vlist,
+                ),
+                version=1,
+            ),
+            Record(
+                admin,
+                (
+                    _admin_value(ADMIN_INDEX, admin, SECKEY_INDEX, DEFAULT_ADMIN_PERMISSIONS, now),
+                    _seckey_value(secret, now),
+                ),
+                version=1,
+            ),
+        ]
+
+    async def update_enterprise(self, principal: Principal | None, prefix: str, changes: Any) -> Enterprise:
+        """Change an enterprise's details or status (``active``/``suspended``). Operator only."""
+        self.require_operator(principal)
+        if not isinstance(changes, dict) or not changes:
+            raise InvalidEnterprise("Send a JSON object with the fields to change.")
+        editable = set(EnterpriseDraft.FIELDS) - {"uscc"} | {"status"}
+        unknown = set(changes) - editable
+        if unknown:
+            raise InvalidEnterprise(f"Cannot change field(s): {', '.join(sorted(unknown))}.")
+        if "status" in changes and changes["status"] not in {s.value for s in EnterpriseStatus}:
+            raise InvalidEnterprise("status must be 'active' or 'suspended'.")
+        async with self.repository.transaction() as tx:
+            current = await tx.get_enterprise(prefix)
+            if current is None:
+                raise EnterpriseNotFound(f"No enterprise with prefix {prefix}.")
+            merged = {**current.to_json(), **changes, "uscc": current.uscc}
+            draft = EnterpriseDraft.from_json(
+                {k: merged[k] for k in EnterpriseDraft.FIELDS}, self.settings.districts
+            )
+            validated = {k: getattr(draft, k) for k in changes if k != "status"}
+            if "status" in changes:
+                validated["status"] = changes["status"]
+            await tx.update_enterprise(prefix, validated)
+            updated = await tx.get_enterprise(prefix)
+            assert updated is not None
+            await tx.add_audit(
+                str(principal), "enterprise-update", prefix, current.to_json(), updated.to_json()
+            )
+        return updated
+
+    # -- records --------------------------------------------------------------------------------
+
+    async def put_record(
+        self,
+        principal: Principal | None,
+        identifier: Identifier,
+        values: list[HandleValue],
+        *,
+        overwrite: bool = True,
+        indexes: Iterable[int] | None = None,
+    ) -> WriteResult:
+        """Create or change a record the way Handle.Net's PUT does.
+
+        Without ``indexes`` the values replace the whole record (``overwrite=False`` refuses an existing
+        handle). With ``indexes`` only those values are added or replaced (``overwrite=False`` refuses
+        an existing index) and the handle must exist. Secret keys are hashed before they are stored and,
+        since no reader ever sees them, a whole-record replace keeps any the body does not mention.
+        """
+        self._require_principal(principal)
+        assert principal is not None
+        chosen = None if indexes is None else set(indexes)
+        if chosen is not None:
+            stray = sorted(v.index for v in values if v.index not in chosen)
+            if stray:
+                raise InvalidValue(f"Value index(es) {stray} not among the request's index parameters.")
+        if any(v.type == HS_SECKEY and v.format != "string" for v in values):
+            raise InvalidValue("HS_SECKEY values must have format 'string' (the secret itself).")
+        now = _epoch()
+        incoming = Record.sorted_values(
+            replace(v, data=hash_secret(v.data), permissions=SECKEY_PERMISSIONS) if v.type == HS_SECKEY else v
+            for v in values
+        )
+        incoming = tuple(v.stamped(now) for v in incoming)
+        for _ in range(MAX_RETRIES):
+            async with self.repository.transaction() as tx:
+                await self._require_writable_prefix(tx, principal, identifier)
+                current = await tx.get_record(identifier)
+                if current is None:
+                    if chosen is not None:
+                        raise HandleNotFound(f"Handle {identifier} not found.")
+                    record = Record(
+                        identifier, self._with_default_admin(identifier, incoming, now), version=1
+                    )
+                    await self._require(
+                        tx,
+                        principal,
+                        identifier,
+                        Permission.ADD_HANDLE,
+                        await self._prefix_admins(tx, identifier),
+                    )
+                    try:
+                        await tx.insert_record(record)
+                    except DuplicateKey:
+                        continue  # created concurrently: retry as a change of the existing record
+                    await tx.add_audit(str(principal), "create", str(identifier), None, _audit_form(record))
+                    return WriteResult(record, created=True)
+                if chosen is None and not overwrite:
+                    raise HandleAlreadyExists(f"Handle {identifier} already exists.")
+                merged = self._merge(current, incoming, chosen, overwrite)
+                for old, new in _changes(current, merged):
+                    await self._require_value_change(tx, principal, current, old, new)
+                record = Record(identifier, merged, version=current.version + 1)
+                if await tx.replace_record(record, current.version):
+                    await tx.add_audit(
+                        str(principal), "modify", str(identifier), _audit_form(current), _audit_form(record)
+                    )
+                    return WriteResult(record)
+        raise ConflictingUpdate()
+
+    async def delete(
+        self, principal: Principal | None, identifier: Identifier, indexes: Iterable[int] | None = None
+    ) -> WriteResult:
+        """Delete a whole handle, or only the values at ``indexes``."""
+        self._require_principal(principal)
+        assert principal is not None
+        chosen = None if indexes is None else set(indexes)
+        for _ in range(MAX_RETRIES):
+            async with self.repository.transaction() as tx:
+                await self._require_writable_prefix(tx, principal, identifier)
+                current = await tx.get_record(identifier)
+                if current is None:
+                    raise HandleNotFound(f"Handle {identifier} not found.")
+                if chosen is None:
+                    if identifier == admin_handle(identifier.prefix) and not principal.is_operator:
+                        raise InsufficientPermissions(
+                            "The enterprise admin handle holds your credential; "
+                            "only the operator can delete it."
+                        )
+                    await self._require(tx, principal, identifier, Permission.DELETE_HANDLE, current.admins())
+                    if await tx.delete_record(identifier, current.version):
+                        await tx.add_audit(
+                            str(principal), "delete", str(identifier), _audit_form(current), None
+                        )
+                        return WriteResult(None)
+                    continue
+                present = current.by_index()
+                missing = sorted(chosen - set(present))
+                if missing:
+                    raise ValuesNotFound(f"Handle {identifier} has no value(s) at index {missing}.")
+                for index in sorted(chosen):
+                    await self._require_value_change(tx, principal, current, present[index], None)
+                remaining = tuple(v for v in current.values if v.index not in chosen)
+                record = Record(identifier, remaining, version=current.version + 1)
+                if await tx.replace_record(record, current.version):
+                    await tx.add_audit(
+                        str(principal),
+                        "remove-values",
+                        str(identifier),
+                        _audit_form(current),
+                        _audit_form(record),
+                    )
+                    return WriteResult(record)
+        raise ConflictingUpdate()
+
+    def mint(self, identifier_text: str) -> Identifier:
+        """A new identifier: the given ``prefix/start`` with a random UUID appended to the suffix."""
+        prefix, slash, start = identifier_text.partition("/")
+        if not slash:
+            raise InvalidHandle("mintNewSuffix needs '<prefix>/' or '<prefix>/<suffix start>'.")
+        return Identifier.parse(f"{prefix}/{start}{uuid.uuid4()}")
+
+    # -- helpers --------------------------------------------------------------------------------
+
+    @staticmethod
+    def _merge(
+        current: Record, incoming: tuple[HandleValue, ...], chosen: set[int] | None, overwrite: bool
+    ) -> tuple[HandleValue, ...]:
+        present = current.by_index()
+        if chosen is None:
+            mentioned = {v.index for v in incoming}
+            kept_secrets = [v for v in current.values if v.type == HS_SECKEY and v.index not in mentioned]
+            merged = list(incoming) + kept_secrets
+        else:
+            if not overwrite:
+                taken = sorted(v.index for v in incoming if v.index in present)
+                if taken:
+                    raise ValueAlreadyExists(
+                        f"Handle {current.identifier} already has value(s) at index {taken}."
+                    )
+            merged = [v for v in current.values if v.index not in chosen] + list(incoming)
+        # A value resent unchanged keeps its original timestamp.
+        return Record.sorted_values(
+            present[v.index] if v.index in present and present[v.index].same_content(v) else v for v in merged
+        )
+
+    def _with_default_admin(
+        self, identifier: Identifier, values: tuple[HandleValue, ...], now: int
+    ) -> tuple[HandleValue, ...]:
+        """Give a new record without HS_ADMIN one pointing at its enterprise admin (as pyhandle does)."""
+        if any(v.type == HS_ADMIN for v in values):
+            return values
+        taken = {v.index for v in values}
+        index = next(i for i in range(ADMIN_INDEX, ADMIN_INDEX + len(taken) + 1) if i not in taken)
+        admin = _admin_value(
+            index, admin_handle(identifier.owning_prefix), SECKEY_INDEX, DEFAULT_ADMIN_PERMISSIONS, now
+        )
+        return Record.sorted_values([*values, admin])
+
+    async def _require_writable_prefix(
+        self, tx: Transaction, principal: Principal, identifier: Identifier
+    ) -> None:
+        """Refuse writes to prefixes this node does not hold, to prefix handles, and for suspended firms."""
+        if principal.is_operator:
+            if (
+                identifier.owning_prefix != self.node_prefix
+                and await tx.get_enterprise(identifier.owning_prefix) is None
+            ):
+                raise PrefixNotHere(f"Prefix {identifier.owning_prefix} does not live on this node.")
+            return
+        if identifier.is_prefix_handle:
+            raise InsufficientPermissions("Prefix handles (0.NA/...) are managed by the node operator.")
+        if principal.prefix != identifier.prefix:
+            raise InsufficientPermissions(f"{principal} may not write under prefix {identifier.prefix}.")
+        enterprise = await tx.get_enterprise(identifier.prefix)
+        if enterprise is None:
+            raise PrefixNotHere(f"Prefix {identifier.prefix} does not live on this node.")
+        if enterprise.status is EnterpriseStatus.SUSPENDED:
+            raise EnterpriseSuspended(
+                f"Enterprise {enterprise.prefix} is suspended; its identifiers cannot change."
+            )
+
+    async def _prefix_admins(self, tx: Transaction, identifier: Identifier) -> list[tuple[AdminRef, str]]:
+        prefix_record = await tx.get_record(prefix_handle(identifier.owning_prefix))
+        return prefix_record.admins() if prefix_record else []
+
+    async def _require_value_change(
+        self,
+        tx: Transaction,
+        principal: Principal,
+        record: Record,
+        old: HandleValue | None,
+        new: HandleValue | None,
+    ) -> None:
+        await self._require(tx, principal, record.identifier, _change_permission(old, new), record.admins())
+
+    async def _require(
+        self,
+        tx: Transaction,
+        principal: Principal,
+        identifier: Identifier,
+        wanted: Permission,
+        admins: list[tuple[AdminRef, str]],
+    ) -> None:
+        if not await granted(principal, identifier.owning_prefix, wanted, admins, self.repository.vlist):
+            raise InsufficientPermissions(f"{principal} lacks {wanted.name} on {identifier}.")
+
+    @staticmethod
+    def _require_principal(principal: Principal | None) -> None:
+        if principal is None:
+            raise AuthenticationNeeded("Authentication needed: send Basic credentials as 300:<prefix>/ADMIN.")
+
+    def require_operator(self, principal: Principal | None) -> None:
+        """Raise unless ``principal`` is the node operator."""
+        self._require_principal(principal)
+        assert principal is not None
+        if not principal.is_operator:
+            raise InsufficientPermissions("Only the node operator may do this.")
+
+
+def _changes(
+    current: Record, merged: tuple[HandleValue, ...]
+) -> list[tuple[HandleValue | None, HandleValue | None]]:
+    """(old, new) pairs for every index whose value differs between ``current`` and ``merged``."""
+    before, after = current.by_index(), {v.index: v for v in merged}
+    return [
+        (before.get(i), after.get(i))
+        for i in sorted(set(before) | set(after))
+        if before.get(i) is None or after.get(i) is None or not before[i].same_content(after[i])
+    ]
+
+
+def _epoch() -> int:
+    return int(time.time())

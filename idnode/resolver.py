@@ -1,0 +1,97 @@
+"""The read path: resolve a handle to the values a caller may see, in Handle.Net JSON.
+
+Secret keys are never returned. Anonymous callers (and ``publicOnly``) get public values; a caller
+holding READ_VALUE on the record also gets the admin-readable ones.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from idnode.model.errors import AuthenticationNeeded, HandleNotFound, InsufficientPermissions, ValuesNotFound
+from idnode.model.identifier import Identifier, canonical_prefix, prefix_handle
+from idnode.model.permissions import Permission, Principal, granted
+from idnode.model.record import Record
+from idnode.model.values import HandleValue
+from idnode.storage.repository import Repository
+
+
+def type_matches(wanted: str, value_type: str) -> bool:
+    """Handle type matching: case-insensitive; ``X`` also matches subtypes ``X.y``, ``X.`` only them."""
+    wanted_l, actual = wanted.lower(), value_type.lower()
+    if wanted_l.endswith("."):
+        return actual.startswith(wanted_l)
+    return actual == wanted_l or actual.startswith(wanted_l + ".")
+
+
+@dataclass(frozen=True, slots=True)
+class Resolution:
+    """The outcome of a resolve: the handle as asked for and the values selected."""
+
+    handle: str
+    values: list[HandleValue]
+
+    def to_json(self) -> dict[str, Any]:
+        if not self.values:
+            return {"responseCode": ValuesNotFound.response_code, "handle": self.handle, "values": []}
+        return {"responseCode": 1, "handle": self.handle, "values": [v.to_json() for v in self.values]}
+
+
+class Resolver:
+    """Resolves identifiers from the store."""
+
+    def __init__(self, repository: Repository) -> None:
+        self.repository = repository
+
+    async def record(self, identifier: Identifier) -> Record:
+        record = await self.repository.get_record(identifier)
+        if record is None:
+            raise HandleNotFound(f"Handle {identifier} not found.")
+        return record
+
+    async def resolve(
+        self,
+        identifier: Identifier,
+        *,
+        asked_as: str | None = None,
+        principal: Principal | None = None,
+        indexes: Sequence[int] = (),
+        types: Sequence[str] = (),
+        public_only: bool = False,
+    ) -> Resolution:
+        """Select the values of ``identifier`` a caller may see, filtered by index and type.
+
+        Raises HandleNotFound; an empty selection is a Resolution with no values (responseCode 200).
+        """
+        record = await self.record(identifier)
+        admin = not public_only and await self._may_read(principal, record)
+        values = record.visible_values(admin=admin)
+        if indexes or types:
+            values = [v for v in values if v.index in indexes or any(type_matches(t, v.type) for t in types)]
+        return Resolution(asked_as or str(identifier), values)
+
+    async def list_handles(
+        self, principal: Principal | None, prefix: str, page: int, page_size: int
+    ) -> tuple[int, list[str]]:
+        """(total, one page of handles) under ``prefix``; needs LIST_HANDLES on the prefix handle."""
+        if principal is None:
+            raise AuthenticationNeeded("Listing handles needs credentials with LIST_HANDLES on the prefix.")
+        prefix = canonical_prefix(prefix)
+        prefix_record = await self.repository.get_record(prefix_handle(prefix))
+        admins = prefix_record.admins() if prefix_record else []
+        if not await granted(principal, prefix, Permission.LIST_HANDLES, admins, self.repository.vlist):
+            raise InsufficientPermissions(f"{principal} may not list handles under {prefix}.")
+        return await self.repository.list_handles(prefix, page * page_size, page_size)
+
+    async def _may_read(self, principal: Principal | None, record: Record) -> bool:
+        if principal is None:
+            return False
+        return await granted(
+            principal,
+            record.identifier.owning_prefix,
+            Permission.READ_VALUE,
+            record.admins(),
+            self.repository.vlist,
+        )

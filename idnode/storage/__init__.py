@@ -1,0 +1,1 @@
+"""Storage: SQLAlchemy tables, engines and migrations, and the async repository."""
