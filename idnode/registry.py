@@ -301,7 +301,9 @@ class Registry:
         Without ``indexes`` the values replace the whole record (``overwrite=False`` refuses an existing
         handle). With ``indexes`` only those values are added or replaced (``overwrite=False`` refuses
         an existing index) and the handle must exist. Secret keys are hashed before they are stored and,
-        since no reader ever sees them, a whole-record replace keeps any the body does not mention.
+        since no reader ever sees them, a whole-record replace keeps any the body does not mention; it
+        also keeps the record's HS_ADMIN values when the body names none, so a record never loses its
+        administrators by accident.
         """
         self._require_principal(principal)
         assert principal is not None
@@ -415,8 +417,9 @@ class Registry:
         present = current.by_index()
         if chosen is None:
             mentioned = {v.index for v in incoming}
-            kept_secrets = [v for v in current.values if v.type == HS_SECKEY and v.index not in mentioned]
-            merged = list(incoming) + kept_secrets
+            kept_types = {HS_SECKEY} if any(v.type == HS_ADMIN for v in incoming) else {HS_SECKEY, HS_ADMIN}
+            kept = [v for v in current.values if v.type in kept_types and v.index not in mentioned]
+            merged = list(incoming) + kept
         else:
             if not overwrite:
                 taken = sorted(v.index for v in incoming if v.index in present)
