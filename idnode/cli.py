@@ -54,17 +54,21 @@ async def cmd_init(args: argparse.Namespace) -> int:
     async with open_core(settings) as core:
         created = core.operator_secret is not None
         if args.json:
-            _emit_json({
-                "nodePrefix": settings.node_prefix_canonical,
-                "db": settings.db_url,
-                "created": created,
-                "operator": {"username": core.registry.operator_username, "secret": core.operator_secret},
-            })
+            _emit_json(
+                {
+                    "nodePrefix": settings.node_prefix_canonical,
+                    "db": settings.db_url,
+                    "created": created,
+                    "operator": {"username": core.registry.operator_username, "secret": core.operator_secret},
+                }
+            )
         elif created:
             console.print(f"Initialised node {settings.node_prefix_canonical} at {settings.db_url}.")
             _print_operator(core)
         else:
-            console.print(f"Node {settings.node_prefix_canonical} is already initialised at {settings.db_url}.")
+            console.print(
+                f"Node {settings.node_prefix_canonical} is already initialised at {settings.db_url}."
+            )
     return 0
 
 
@@ -223,7 +227,7 @@ async def _seed_demo(core: Core) -> list[tuple[str, str, str]]:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    data_dir = Path(tempfile.mkdtemp(prefix="idnode-demo-"))
+    data_dir = args.data_dir or Path(tempfile.mkdtemp(prefix="idnode-demo-"))
     args.data_dir, args.db = data_dir, None
 
     async def seed() -> list[tuple[str, str, str]]:
@@ -234,16 +238,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
     credentials = asyncio.run(seed())
     base = f"http://{args.host or '127.0.0.1'}:{args.port or 8000}"
     prefix, username, secret = credentials[0]
-    console.print(f"Demo data in {data_dir}. Try:")
-    console.print(f"  curl {base}/api/handles/{prefix}/PUMP-2026-000001")
-    console.print(
-        f"  curl -u '{username.replace(':', '%3A', 1)}:{secret}' -X PUT -H 'Content-Type: application/json' "
-        f'-d \'[{{"index":1,"type":"URL","data":"https://example.com/new"}}]\' '
-        f"{base}/api/handles/{prefix}/NEW-1?overwrite=false"
+    user = username.replace(":", "%3A", 1)  # Handle clients percent-encode the username's colon
+    body = '[{"index":1,"type":"URL","data":"https://example.com/new"}]'
+    print(f"Demo data in {data_dir}. Try:")
+    print(f"  curl {base}/api/handles/{prefix}/PUMP-2026-000001")
+    print(
+        f"  curl -u '{user}:{secret}' -X PUT -H 'Content-Type: application/json' -d '{body}' "
+        f"'{base}/api/handles/{prefix}/NEW-1?overwrite=false'"
     )
-    console.print(
-        f"  curl -u '{username.replace(':', '%3A', 1)}:{secret}' '{base}/api/handles?prefix={prefix}'"
-    )
+    print(f"  curl -u '{user}:{secret}' '{base}/api/handles?prefix={prefix}'", flush=True)
     return cmd_serve(args)
 
 

@@ -70,6 +70,8 @@ def load_settings(flags: dict[str, Any] | None = None, environ: dict[str, str] |
     data_dir = Path(flags.get("data_dir") or from_env.get("data_dir") or Settings.data_dir)
     config_file = flags.get("config") or environ.get(ENV_PREFIX + "CONFIG")
     path = Path(config_file) if config_file else data_dir / "idnode.toml"
+    if config_file and not path.is_file():
+        raise ValueError(f"config file {path} does not exist")
     from_file: dict[str, Any] = {}
     if path.is_file():
         with path.open("rb") as fh:

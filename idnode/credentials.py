@@ -60,11 +60,12 @@ class SecretVerifier:
         if self._verified.get(memo, 0.0) > now:
             return True
         try:
-            _, n, r, p, salt, expected = stored.split("$")
-            digest = _scrypt(secret, base64.b64decode(salt), int(n), int(r), int(p))
-        except ValueError:
+            _, n, r, p, salt, encoded = stored.split("$")
+            expected = base64.b64decode(encoded, validate=True)
+            digest = _scrypt(secret, base64.b64decode(salt, validate=True), int(n), int(r), int(p))
+        except ValueError:  # includes binascii.Error: a malformed stored hash matches nothing
             return False
-        if not hmac.compare_digest(digest, base64.b64decode(expected)):
+        if not hmac.compare_digest(digest, expected):
             return False
         if len(self._verified) >= _VERIFIED_MAX:
             self._verified.clear()

@@ -12,7 +12,12 @@ from idnode.http.errors import json_response
 from idnode.http.handles import _paging
 from idnode.http.keys import REGISTRY, SETTINGS
 from idnode.model.enterprise import EnterpriseDraft
-from idnode.model.errors import EnterpriseNotFound, InsufficientPermissions, ProtocolError
+from idnode.model.errors import (
+    AuthenticationNeeded,
+    EnterpriseNotFound,
+    InsufficientPermissions,
+    ProtocolError,
+)
 from idnode.model.identifier import admin_handle, canonical_prefix
 from idnode.model.permissions import Principal
 from idnode.registry import SECKEY_INDEX
@@ -68,7 +73,9 @@ async def list_enterprises(request: web.Request) -> web.Response:
 async def get_enterprise(request: web.Request) -> web.Response:
     principal = await principal_of(request)
     prefix = canonical_prefix(request.match_info["prefix"])
-    if principal is None or not (principal.is_operator or principal.prefix == prefix):
+    if principal is None:
+        raise AuthenticationNeeded("Reading enterprise details needs credentials.")
+    if not (principal.is_operator or principal.prefix == prefix):
         raise InsufficientPermissions("Only the operator or the enterprise itself may read its details.")
     enterprise = await request.app[REGISTRY].repository.get_enterprise(prefix)
     if enterprise is None:

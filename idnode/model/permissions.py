@@ -13,6 +13,7 @@ from enum import IntEnum
 from typing import Any
 
 from idnode.model.errors import InvalidValue
+from idnode.model.identifier import PREFIX_NAMESPACE
 
 PERMISSION_BITS = 12
 ALL_PERMISSIONS = "1" * PERMISSION_BITS
@@ -60,7 +61,9 @@ class Principal:
 
     @property
     def prefix(self) -> str:
-        return self.handle.partition("/")[0]
+        """The prefix the key holder belongs to (for ``0.NA/<p>`` keys, the prefix ``p`` itself)."""
+        namespace, _, rest = self.handle.partition("/")
+        return rest if namespace == PREFIX_NAMESPACE else namespace
 
     @property
     def is_enterprise_admin(self) -> bool:

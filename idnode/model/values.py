@@ -65,7 +65,7 @@ class Base64Format(DataFormat):
             raise InvalidValue("A 'base64' value must be a JSON string.")
         try:
             raw = base64.b64decode(value, validate=True)
-        except binascii.Error as exc:
+        except (binascii.Error, ValueError) as exc:  # ValueError: non-ASCII input
             raise InvalidValue(f"Invalid base64 data: {exc}.") from None
         return base64.b64encode(raw).decode("ascii")
 
@@ -149,13 +149,14 @@ FORMATS: dict[str, type[DataFormat]] = {
 
 
 def _parse_index(raw: Any, what: str = "index") -> int:
-    if isinstance(raw, bool):
-        raise InvalidValue(f"The {what} must be an integer.")
-    try:
+    """An index from a JSON number or a string of ASCII digits (Handle clients send both)."""
+    if isinstance(raw, int) and not isinstance(raw, bool):
+        index = raw
+    elif isinstance(raw, float) and raw.is_integer():
         index = int(raw)
-    except (TypeError, ValueError):
-        raise InvalidValue(f"The {what} must be an integer, got {raw!r}.") from None
-    if isinstance(raw, float) and raw != index:
+    elif isinstance(raw, str) and re.fullmatch(r"-?[0-9]{1,12}", raw):
+        index = int(raw)
+    else:
         raise InvalidValue(f"The {what} must be an integer, got {raw!r}.")
     if not 1 <= index <= MAX_INDEX:
         raise InvalidValue(f"The {what} {index} is out of range (1..{MAX_INDEX}).")
@@ -230,7 +231,9 @@ class HandleValue:
         ttl = obj.get("ttl", DEFAULT_TTL)
         if isinstance(ttl, bool) or not isinstance(ttl, int) or not 0 <= ttl <= MAX_INDEX:
             raise InvalidValue(f"Value {index}: 'ttl' must be a whole number of seconds (0 = never cache).")
-        references = obj.get("references") or []
+        references = obj.get("references", [])
+        if references is None:
+            references = []
         if not isinstance(references, list):
             raise InvalidValue(f"Value {index}: 'references' must be an array.")
         return cls(

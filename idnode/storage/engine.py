@@ -7,13 +7,14 @@ failing on lock upgrades. PostgreSQL uses one pooled engine for both.
 
 from __future__ import annotations
 
+import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import event
+from sqlalchemy import event, make_url
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
@@ -29,17 +30,46 @@ def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
 
 
+class SqlitePointReader:
+    """Single-row lookups by primary key on the event loop thread, for SQLite's hot read path.
+
+    A lookup by a unique index takes microseconds; going through aiosqlite's worker thread costs
+    hundreds (several thread hand-offs per query), so the resolver's point reads use a plain sqlite3
+    connection instead. In WAL mode readers never wait for writers. The connection is opened on first
+    use, in the thread that uses it.
+    """
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._conn: sqlite3.Connection | None = None
+
+    def fetch_one(self, sql: str, params: tuple[Any, ...]) -> tuple[Any, ...] | None:
+        if self._conn is None:
+            self._conn = sqlite3.connect(self.path, isolation_level=None)
+            self._conn.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+            self._conn.execute("PRAGMA query_only=ON")
+        return self._conn.execute(sql, params).fetchone()
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+
 @dataclass
 class Engines:
-    """A reader and a writer engine (the same object except on SQLite)."""
+    """A reader and a writer engine (the same object except on SQLite), and SQLite's point reader."""
 
     reader: AsyncEngine
     writer: AsyncEngine
+    point_reader: SqlitePointReader | None = None
 
     async def dispose(self) -> None:
         await self.reader.dispose()
         if self.writer is not self.reader:
             await self.writer.dispose()
+        if self.point_reader is not None:
+            self.point_reader.close()
 
 
 def _sqlite_engine(url: str, *, immediate: bool, pool_size: int) -> AsyncEngine:
@@ -69,6 +99,7 @@ def create_engines(url: str) -> Engines:
         return Engines(
             reader=_sqlite_engine(url, immediate=False, pool_size=4),
             writer=_sqlite_engine(url, immediate=True, pool_size=1),
+            point_reader=SqlitePointReader(make_url(url).database or ":memory:"),
         )
     engine = create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
     return Engines(reader=engine, writer=engine)

@@ -34,8 +34,14 @@ def utcnow() -> datetime:
 
 
 def _record(row: Any) -> Record:
-    values = tuple(HandleValue.from_storage(v) for v in orjson.loads(row.data))
-    return Record(Identifier.parse(row.handle), values, row.version)
+    """A Record from a (handle, data, version) row."""
+    handle, data, version = row
+    values = tuple(HandleValue.from_storage(v) for v in orjson.loads(data))
+    return Record(Identifier.parse(handle), values, version)
+
+
+_RECORD_BY_HANDLE = select(handles.c.handle, handles.c.data, handles.c.version)
+_RECORD_BY_HANDLE_SQL = "SELECT handle, data, version FROM handles WHERE handle = ?"
 
 
 def _enterprise(row: Any) -> Enterprise:
@@ -71,13 +77,7 @@ class Transaction:
         self.now = utcnow()
 
     async def get_record(self, identifier: Identifier) -> Record | None:
-        row = (
-            await self.conn.execute(
-                select(handles.c.handle, handles.c.data, handles.c.version).where(
-                    handles.c.handle == str(identifier)
-                )
-            )
-        ).first()
+        row = (await self.conn.execute(_RECORD_BY_HANDLE.where(handles.c.handle == str(identifier)))).first()
         return _record(row) if row else None
 
     async def insert_record(self, record: Record) -> None:
@@ -178,14 +178,15 @@ class Repository:
             yield Transaction(conn)
 
     async def get_record(self, identifier: Identifier) -> Record | None:
-        async with self.engines.reader.connect() as conn:
-            row = (
-                await conn.execute(
-                    select(handles.c.handle, handles.c.data, handles.c.version).where(
-                        handles.c.handle == str(identifier)
-                    )
-                )
-            ).first()
+        """The committed record, or None. On SQLite a direct point read (see SqlitePointReader)."""
+        point_reader = self.engines.point_reader
+        if point_reader is not None:
+            row = point_reader.fetch_one(_RECORD_BY_HANDLE_SQL, (str(identifier),))
+        else:
+            async with self.engines.reader.connect() as conn:
+                row = (
+                    await conn.execute(_RECORD_BY_HANDLE.where(handles.c.handle == str(identifier)))
+                ).first()
         return _record(row) if row else None
 
     async def vlist(self, handle: str, index: int) -> list[tuple[str, int]] | None:

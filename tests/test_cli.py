@@ -1,0 +1,174 @@
+"""The ``idnode`` command, run as a separate process the way an operator runs it."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+
+from idnode.sample import make_uscc
+from tests.conftest import Server, free_port, run_cli
+
+
+def _add(data_dir: Path, serial: int, *extra: str) -> dict:
+    result = run_cli(
+        "enterprise",
+        "add",
+        "--data-dir",
+        str(data_dir),
+        "--name",
+        f"企业{serial}",
+        "--uscc",
+        make_uscc(serial),
+        "--district",
+        "射阳县",
+        "--industry",
+        "纺织业",
+        "--json",
+        *extra,
+    )
+    return json.loads(result.stdout)
+
+
+def test_init_prints_the_operator_credential_once(tmp_path: Path) -> None:
+    first = json.loads(run_cli("init", "--data-dir", str(tmp_path), "--json").stdout)
+    assert first["created"] and first["operator"]["username"] == "300:0.NA/88.999"
+    assert len(first["operator"]["secret"]) >= 24
+    again = json.loads(run_cli("init", "--data-dir", str(tmp_path), "--json").stdout)
+    assert not again["created"] and again["operator"]["secret"] is None
+    assert (tmp_path / "idnode.db").is_file()
+    table = run_cli("init", "--data-dir", str(tmp_path / "other"), "--node-prefix", "88.118").stdout
+    assert "300:0.NA/88.118" in table
+
+
+def test_enterprise_lifecycle(tmp_path: Path) -> None:
+    added = _add(tmp_path, 1, "--contact-name", "李经理")
+    prefix = added["enterprise"]["prefix"]
+    assert prefix == "88.999.1001" and added["admin"]["username"] == "300:88.999.1001/ADMIN"
+    _add(tmp_path, 2)
+    listed = json.loads(run_cli("enterprise", "list", "--data-dir", str(tmp_path), "--json").stdout)
+    assert [e["prefix"] for e in listed] == ["88.999.1001", "88.999.1002"]
+    assert "88.999.1002" in run_cli("enterprise", "list", "--data-dir", str(tmp_path)).stdout
+    shown = json.loads(run_cli("enterprise", "show", prefix, "--data-dir", str(tmp_path), "--json").stdout)
+    assert shown["contact_name"] == "李经理"
+    suspended = json.loads(
+        run_cli("enterprise", "suspend", prefix, "--data-dir", str(tmp_path), "--json").stdout
+    )
+    assert suspended["status"] == "suspended"
+    active = json.loads(
+        run_cli("enterprise", "activate", prefix, "--data-dir", str(tmp_path), "--json").stdout
+    )
+    assert active["status"] == "active"
+    reset = json.loads(
+        run_cli("enterprise", "reset-secret", prefix, "--data-dir", str(tmp_path), "--json").stdout
+    )
+    assert reset["secret"] != added["admin"]["secret"]
+    stats = json.loads(run_cli("stats", "--data-dir", str(tmp_path), "--json").stdout)
+    assert stats["enterprises"]["total"] == 2 and stats["target"]["enterprises"] == 3500
+
+
+def test_errors_exit_non_zero_with_a_message(tmp_path: Path) -> None:
+    bad = run_cli(
+        "enterprise",
+        "add",
+        "--data-dir",
+        str(tmp_path),
+        "--name",
+        "x",
+        "--uscc",
+        "91320900MA1M000012",
+        "--district",
+        "射阳县",
+        "--industry",
+        "纺织业",
+        check=False,
+    )
+    assert bad.returncode == 2 and "unified social credit code" in bad.stderr
+    _add(tmp_path, 5)
+    duplicate = run_cli(
+        "enterprise",
+        "add",
+        "--data-dir",
+        str(tmp_path),
+        "--name",
+        "y",
+        "--uscc",
+        make_uscc(5),
+        "--district",
+        "射阳县",
+        "--industry",
+        "纺织业",
+        check=False,
+    )
+    assert duplicate.returncode == 2 and "already exists" in duplicate.stderr
+    missing = run_cli("enterprise", "show", "88.999.4242", "--data-dir", str(tmp_path), check=False)
+    assert missing.returncode == 2 and "No enterprise" in missing.stderr
+
+
+def test_resolve_locally_and_through_a_server(sqlite_server: Server) -> None:
+    added = _add(sqlite_server.data_dir, 9)
+    prefix, admin = added["enterprise"]["prefix"], added["admin"]
+    handle = f"{prefix}/VALVE-1"
+    response = requests.put(
+        f"{sqlite_server.url}/api/handles/{handle}",
+        json=[{"index": 1, "type": "URL", "data": "https://example.com/valve"}],
+        auth=(admin["username"].replace(":", "%3A", 1), admin["secret"]),
+        timeout=10,
+    )
+    assert response.status_code == 200, response.text
+    remote = json.loads(run_cli("resolve", handle, "--server", sqlite_server.url, "--json").stdout)
+    local = json.loads(run_cli("resolve", handle, *sqlite_server.cli_args(), "--json").stdout)
+    assert remote == local and remote["values"][0]["data"]["value"] == "https://example.com/valve"
+    assert "https://example.com/valve" in run_cli("resolve", handle, "--server", sqlite_server.url).stdout
+    absent = run_cli("resolve", f"{prefix}/NOPE", "--server", sqlite_server.url, check=False)
+    assert absent.returncode == 1 and '"responseCode": 100' in absent.stdout
+
+
+def test_demo_serves_sample_data(tmp_path: Path) -> None:
+    port = free_port()
+    log = tmp_path / "demo.log"
+    with log.open("wb") as out:
+        demo = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "idnode.cli",
+                "demo",
+                "--port",
+                str(port),
+                "--data-dir",
+                str(tmp_path / "demo"),
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env={"COLUMNS": "300", "PATH": "/usr/bin"},
+        )
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and "serving on" not in log.read_text():
+            time.sleep(0.1)
+        text = log.read_text()
+        url = re.search(r"curl (http://\S+/api/handles/\S+)", text)
+        assert url, text
+        record = requests.get(url.group(1), timeout=10).json()
+        assert record["responseCode"] == 1 and record["values"][0]["type"] == "URL"
+        # The printed write command works as shown.
+        put = re.search(r"curl -u '([^']+)' -X PUT .* -d '([^']+)' '([^']+)'", text)
+        assert put, text
+        user, secret = put.group(1).rsplit(":", 1)
+        created = requests.put(
+            put.group(3),
+            data=put.group(2),
+            auth=(user, secret),
+            headers={"Content-Type": "application/json"},
+            timeout=10,
+        )
+        assert created.status_code == 201, created.text
+    finally:
+        demo.terminate()
+        demo.wait(timeout=10)
