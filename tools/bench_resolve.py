@@ -45,7 +45,8 @@ async def handler(request):
     return web.Response(body=body, content_type="application/json")
 app = web.Application()
 app.router.add_get("/{tail:.*}", handler)
-web.run_app(app, host="127.0.0.1", port=int(sys.argv[2]), access_log=None, print=None, loop=uvloop.new_event_loop())
+web.run_app(app, host="127.0.0.1", port=int(sys.argv[2]), access_log=None, print=None,
+            loop=uvloop.new_event_loop())
 """
 
 NGINX_CONF = """

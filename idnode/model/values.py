@@ -150,11 +150,9 @@ FORMATS: dict[str, type[DataFormat]] = {
 
 def _parse_index(raw: Any, what: str = "index") -> int:
     """An index from a JSON number or a string of ASCII digits (Handle clients send both)."""
-    if isinstance(raw, int) and not isinstance(raw, bool):
-        index = raw
-    elif isinstance(raw, float) and raw.is_integer():
-        index = int(raw)
-    elif isinstance(raw, str) and re.fullmatch(r"-?[0-9]{1,12}", raw):
+    integral_float = isinstance(raw, float) and raw.is_integer()
+    digits = isinstance(raw, str) and re.fullmatch(r"-?[0-9]{1,12}", raw)
+    if (isinstance(raw, int) and not isinstance(raw, bool)) or integral_float or digits:
         index = int(raw)
     else:
         raise InvalidValue(f"The {what} must be an integer, got {raw!r}.")
