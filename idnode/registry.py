@@ -161,10 +161,7 @@ class Registry:
         secret = new_secret()
         for _ in range(MAX_RETRIES):
             async with self.repository.transaction() as tx:
-                await self._require_writable_prefix(tx, principal, handle)
-                record = await tx.get_record(handle)
-                if record is None:
-                    raise HandleNotFound(f"Handle {handle} not found.")
+                record = await self._existing(tx, principal, handle)
                 old = record.by_index().get(index)
                 await self._require_value_change(tx, principal, record, old, old)
                 value = replace(_seckey_value(secret, _epoch()), index=index)
@@ -365,10 +362,7 @@ class Registry:
         chosen = None if indexes is None else set(indexes)
         for _ in range(MAX_RETRIES):
             async with self.repository.transaction() as tx:
-                await self._require_writable_prefix(tx, principal, identifier)
-                current = await tx.get_record(identifier)
-                if current is None:
-                    raise HandleNotFound(f"Handle {identifier} not found.")
+                current = await self._existing(tx, principal, identifier)
                 if chosen is None:
                     if identifier == admin_handle(identifier.prefix) and not principal.is_operator:
                         raise InsufficientPermissions(
@@ -468,6 +462,14 @@ class Registry:
             raise EnterpriseSuspended(
                 f"Enterprise {enterprise.prefix} is suspended; its identifiers cannot change."
             )
+
+    async def _existing(self, tx: Transaction, principal: Principal, identifier: Identifier) -> Record:
+        """The record a principal is about to change; raise if the prefix is not writable or it is absent."""
+        await self._require_writable_prefix(tx, principal, identifier)
+        record = await tx.get_record(identifier)
+        if record is None:
+            raise HandleNotFound(f"Handle {identifier} not found.")
+        return record
 
     async def _prefix_admins(self, tx: Transaction, identifier: Identifier) -> list[tuple[AdminRef, str]]:
         prefix_record = await tx.get_record(prefix_handle(identifier.owning_prefix))

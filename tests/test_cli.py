@@ -15,24 +15,27 @@ from idnode.sample import make_uscc
 from tests.conftest import Server, free_port, run_cli
 
 
-def _add(data_dir: Path, serial: int, *extra: str) -> dict:
-    result = run_cli(
+def _add_command(data_dir: Path, name: str, uscc: str) -> list[str]:
+    return [
         "enterprise",
         "add",
         "--data-dir",
         str(data_dir),
         "--name",
-        f"企业{serial}",
+        name,
         "--uscc",
-        make_uscc(serial),
+        uscc,
         "--district",
         "射阳县",
         "--industry",
         "纺织业",
-        "--json",
-        *extra,
+    ]
+
+
+def _add(data_dir: Path, serial: int, *extra: str) -> dict:
+    return json.loads(
+        run_cli(*_add_command(data_dir, f"企业{serial}", make_uscc(serial)), "--json", *extra).stdout
     )
-    return json.loads(result.stdout)
 
 
 def test_init_prints_the_operator_credential_once(tmp_path: Path) -> None:
@@ -73,38 +76,10 @@ def test_enterprise_lifecycle(tmp_path: Path) -> None:
 
 
 def test_errors_exit_non_zero_with_a_message(tmp_path: Path) -> None:
-    bad = run_cli(
-        "enterprise",
-        "add",
-        "--data-dir",
-        str(tmp_path),
-        "--name",
-        "x",
-        "--uscc",
-        "91320900MA1M000012",
-        "--district",
-        "射阳县",
-        "--industry",
-        "纺织业",
-        check=False,
-    )
+    bad = run_cli(*_add_command(tmp_path, "x", "91320900MA1M000012"), check=False)
     assert bad.returncode == 2 and "unified social credit code" in bad.stderr
     _add(tmp_path, 5)
-    duplicate = run_cli(
-        "enterprise",
-        "add",
-        "--data-dir",
-        str(tmp_path),
-        "--name",
-        "y",
-        "--uscc",
-        make_uscc(5),
-        "--district",
-        "射阳县",
-        "--industry",
-        "纺织业",
-        check=False,
-    )
+    duplicate = run_cli(*_add_command(tmp_path, "y", make_uscc(5)), check=False)
     assert duplicate.returncode == 2 and "already exists" in duplicate.stderr
     missing = run_cli("enterprise", "show", "88.999.4242", "--data-dir", str(tmp_path), check=False)
     assert missing.returncode == 2 and "No enterprise" in missing.stderr

@@ -28,6 +28,12 @@ async def node_info(request: web.Request) -> web.Response:
     )
 
 
+async def allow_cross_origin_reads(request: web.Request, response: web.StreamResponse) -> None:
+    """Let browser apps (scanner web pages, partner portals) resolve identifiers, as hdl.handle.net does."""
+    if request.method == "GET" and request.path.startswith("/api/handles/"):
+        response.headers["Access-Control-Allow-Origin"] = "*"
+
+
 def create_app(settings: Settings) -> web.Application:
     """Build the node's HTTP application; the database is opened (and migrated) on startup."""
     app = web.Application(middlewares=[error_middleware], client_max_size=MAX_BODY_BYTES)
@@ -45,5 +51,6 @@ def create_app(settings: Settings) -> web.Application:
             yield
 
     app.cleanup_ctx.append(core)
+    app.on_response_prepare.append(allow_cross_origin_reads)
     app.add_routes([web.get("/api/node", node_info), *handles.routes, *enterprises.routes, *stats.routes])
     return app

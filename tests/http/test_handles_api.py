@@ -25,7 +25,9 @@ async def session() -> Any:
 async def test_absent_handle_is_404_with_response_code_100(
     node: Server, session: aiohttp.ClientSession
 ) -> None:
-    status, body = await get_json(session, f"{node.url}/api/handles/88.999.1001/NOPE-1")
+    async with session.get(f"{node.url}/api/handles/88.999.1001/NOPE-1") as resp:
+        status, body = resp.status, await resp.json()
+        assert resp.headers["Access-Control-Allow-Origin"] == "*"
     assert status == 404
     assert body["responseCode"] == 100
     assert body["handle"] == "88.999.1001/NOPE-1"
