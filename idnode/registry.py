@@ -159,12 +159,12 @@ class Registry:
     async def _set_secret(self, principal: Principal, handle: Identifier, index: int) -> str:
         """Replace (or add) the HS_SECKEY at ``handle``/``index`` with a new random secret; return it."""
         secret = new_secret()
+        value = replace(_seckey_value(secret, _epoch()), index=index)  # hash before taking the row lock
         for _ in range(MAX_RETRIES):
             async with self.repository.transaction() as tx:
                 record = await self._existing(tx, principal, handle)
                 old = record.by_index().get(index)
                 await self._require_value_change(tx, principal, record, old, old)
-                value = replace(_seckey_value(secret, _epoch()), index=index)
                 updated = replace(
                     record,
                     values=Record.sorted_values([v for v in record.values if v.index != index] + [value]),
@@ -186,8 +186,10 @@ class Registry:
         """
         self.require_operator(principal)
         secret = new_secret()
+        seckey = _seckey_value(secret, _epoch())  # hashing is slow: do it before taking any lock
         for _ in range(MAX_RETRIES):
             async with self.repository.transaction() as tx:
+                await tx.lock_row(self.operator_handle)  # one prefix allocation at a time
                 number = await tx.next_enterprise_number()
                 prefix = f"{self.node_prefix}.{number}"
                 moment = tx.now
@@ -209,13 +211,13 @@ class Registry:
                 try:
                     await tx.insert_enterprise(enterprise)
                 except DuplicateKey:
-                    if await self.repository.get_enterprise_by_uscc(draft.uscc):
+                    if await tx.get_enterprise_by_uscc(draft.uscc):
                         raise EnterpriseExists(
                             f"An enterprise with unified social credit code {draft.uscc} already exists."
                         ) from None
                     continue  # another process took this prefix number; allocate the next one
                 await tx.add_audit(str(principal), "enterprise-add", prefix, None, enterprise.to_json())
-                for record in self._enterprise_records(prefix, secret):
+                for record in self._enterprise_records(prefix, seckey):
                     await tx.insert_record(record)
                     await tx.add_audit(
                         str(principal), "create", str(record.identifier), None, _audit_form(record)
@@ -223,8 +225,8 @@ class Registry:
             return enterprise, secret
         raise ConflictingUpdate()
 
-    def _enterprise_records(self, prefix: str, secret: str) -> list[Record]:
-        now = _epoch()
+    def _enterprise_records(self, prefix: str, seckey: HandleValue) -> list[Record]:
+        now = seckey.timestamp
         na_handle, admin = prefix_handle(prefix), admin_handle(prefix)
         vlist = HandleValue(
             index=ADMIN_VLIST_INDEX,
@@ -246,7 +248,7 @@ class Registry:
                 admin,
                 (
                     _admin_value(ADMIN_INDEX, admin, SECKEY_INDEX, DEFAULT_ADMIN_PERMISSIONS, now),
-                    _seckey_value(secret, now),
+                    seckey,
                 ),
                 version=1,
             ),
@@ -320,7 +322,7 @@ class Registry:
         for _ in range(MAX_RETRIES):
             async with self.repository.transaction() as tx:
                 await self._require_writable_prefix(tx, principal, identifier)
-                current = await tx.get_record(identifier)
+                current = await tx.get_record(identifier, lock=True)
                 if current is None:
                     if chosen is not None:
                         raise HandleNotFound(f"Handle {identifier} not found.")
@@ -466,7 +468,7 @@ class Registry:
     async def _existing(self, tx: Transaction, principal: Principal, identifier: Identifier) -> Record:
         """The record a principal is about to change; raise if the prefix is not writable or it is absent."""
         await self._require_writable_prefix(tx, principal, identifier)
-        record = await tx.get_record(identifier)
+        record = await tx.get_record(identifier, lock=True)
         if record is None:
             raise HandleNotFound(f"Handle {identifier} not found.")
         return record
@@ -493,7 +495,7 @@ class Registry:
         wanted: Permission,
         admins: list[tuple[AdminRef, str]],
     ) -> None:
-        if not await granted(principal, identifier.owning_prefix, wanted, admins, self.repository.vlist):
+        if not await granted(principal, identifier.owning_prefix, wanted, admins, tx.vlist):
             raise InsufficientPermissions(f"{principal} lacks {wanted.name} on {identifier}.")
 
     @staticmethod

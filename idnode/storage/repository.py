@@ -76,9 +76,23 @@ class Transaction:
         self.conn = conn
         self.now = utcnow()
 
-    async def get_record(self, identifier: Identifier) -> Record | None:
-        row = (await self.conn.execute(_RECORD_BY_HANDLE.where(handles.c.handle == str(identifier)))).first()
+    async def get_record(self, identifier: Identifier, *, lock: bool = False) -> Record | None:
+        """The record as this transaction sees it; ``lock`` holds its row until commit (PostgreSQL
+        ``FOR UPDATE``; SQLite transactions are serialised already), so concurrent writers queue."""
+        query = _RECORD_BY_HANDLE.where(handles.c.handle == str(identifier))
+        row = (await self.conn.execute(query.with_for_update() if lock else query)).first()
         return _record(row) if row else None
+
+    async def vlist(self, handle: str, index: int) -> list[tuple[str, int]] | None:
+        """The references of the HS_VLIST at ``index:handle`` (None if absent), inside this transaction."""
+        record = await self.get_record(Identifier.parse(handle))
+        return record.vlist(index) if record else None
+
+    async def lock_row(self, identifier: Identifier) -> None:
+        """Serialise with every other transaction that locks the same record (e.g. prefix allocation)."""
+        await self.conn.execute(
+            select(handles.c.id).where(handles.c.handle == str(identifier)).with_for_update()
+        )
 
     async def insert_record(self, record: Record) -> None:
         """Insert a new record; raise DuplicateKey if the handle exists."""
@@ -154,6 +168,10 @@ class Transaction:
 
     async def get_enterprise(self, prefix: str) -> Enterprise | None:
         row = (await self.conn.execute(select(enterprises).where(enterprises.c.prefix == prefix))).first()
+        return _enterprise(row) if row else None
+
+    async def get_enterprise_by_uscc(self, uscc: str) -> Enterprise | None:
+        row = (await self.conn.execute(select(enterprises).where(enterprises.c.uscc == uscc))).first()
         return _enterprise(row) if row else None
 
     async def update_enterprise(self, prefix: str, changes: dict[str, Any]) -> None:

@@ -42,8 +42,14 @@ def parse(data: Any, districts: tuple[str, ...] = YANCHENG_DISTRICTS) -> Enterpr
 
 
 def test_valid_draft() -> None:
-    result = parse(draft(contact_name="王工", contact_phone="0515-88888888", contact_email="a@b.cn",
-                         registered_on="2024-03-01"))
+    result = parse(
+        draft(
+            contact_name="王工",
+            contact_phone="0515-88888888",
+            contact_email="a@b.cn",
+            registered_on="2024-03-01",
+        )
+    )
     assert result == EnterpriseDraft(
         name="盐城示范泵业有限公司",
         uscc=USCC,
@@ -193,9 +199,19 @@ def test_parse_date_rejects_non_strings(raw: Any) -> None:
 def test_enterprise_to_json() -> None:
     now = datetime(2024, 3, 1, 8, 30, tzinfo=UTC)
     enterprise = Enterprise(
-        prefix="88.999.1001", number=1001, name="n", uscc=USCC, district="盐都区", industry="i",
-        contact_name="", contact_phone="", contact_email="", status=EnterpriseStatus.SUSPENDED,
-        registered_on=date(2024, 3, 1), created_at=now, updated_at=now,
+        prefix="88.999.1001",
+        number=1001,
+        name="n",
+        uscc=USCC,
+        district="盐都区",
+        industry="i",
+        contact_name="",
+        contact_phone="",
+        contact_email="",
+        status=EnterpriseStatus.SUSPENDED,
+        registered_on=date(2024, 3, 1),
+        created_at=now,
+        updated_at=now,
     )
     out = enterprise.to_json()
     assert out["status"] == "suspended"

@@ -99,9 +99,18 @@ def test_parse_admin_permissions_pads_on_the_left(raw: str) -> None:
 
 def test_permission_bit_positions() -> None:
     assert [p.name for p in sorted(Permission)] == [
-        "ADD_HANDLE", "DELETE_HANDLE", "ADD_DERIVED_PREFIX", "DELETE_DERIVED_PREFIX",
-        "MODIFY_VALUE", "REMOVE_VALUE", "ADD_VALUE", "MODIFY_ADMIN",
-        "REMOVE_ADMIN", "ADD_ADMIN", "READ_VALUE", "LIST_HANDLES",
+        "ADD_HANDLE",
+        "DELETE_HANDLE",
+        "ADD_DERIVED_PREFIX",
+        "DELETE_DERIVED_PREFIX",
+        "MODIFY_VALUE",
+        "REMOVE_VALUE",
+        "ADD_VALUE",
+        "MODIFY_ADMIN",
+        "REMOVE_ADMIN",
+        "ADD_ADMIN",
+        "READ_VALUE",
+        "LIST_HANDLES",
     ]
     assert has_permission("000000000001", Permission.ADD_HANDLE)
     assert not has_permission("000000000001", Permission.LIST_HANDLES)
@@ -192,7 +201,10 @@ async def test_key_holder_needs_a_direct_reference_with_the_bit() -> None:
 
 async def test_key_holder_reference_must_match_handle_and_index() -> None:
     wrong: list[AdminRef] = [
-        (ALICE.handle, 301), (f"{PREFIX}/bob", 300), (f"{PREFIX}/Alice", 300), (f"{OTHER_PREFIX}/alice", 300)
+        (ALICE.handle, 301),
+        (f"{PREFIX}/bob", 300),
+        (f"{PREFIX}/Alice", 300),
+        (f"{OTHER_PREFIX}/alice", 300),
     ]
     for ref in wrong:
         assert not await granted(ALICE, PREFIX, Permission.ADD_VALUE, [(ref, ALL_PERMISSIONS)], Vlists())
@@ -305,12 +317,14 @@ def test_sorted_values_property(indexes: list[int]) -> None:
 def test_record_admins_and_vlist() -> None:
     record = Record(
         Identifier.parse(f"{PREFIX}/x"),
-        Record.sorted_values([
-            hv(1),
-            admin_value(100, f"0.NA/{PREFIX}", 200, "011111110011"),
-            admin_value(101, f"{PREFIX}/alice", 300, "1"),
-            vlist_value(200, [(f"{PREFIX}/ADMIN", 300), ALICE_REF]),
-        ]),
+        Record.sorted_values(
+            [
+                hv(1),
+                admin_value(100, f"0.NA/{PREFIX}", 200, "011111110011"),
+                admin_value(101, f"{PREFIX}/alice", 300, "1"),
+                vlist_value(200, [(f"{PREFIX}/ADMIN", 300), ALICE_REF]),
+            ]
+        ),
     )
     assert record.admins() == [
         ((f"0.NA/{PREFIX}", 200), "011111110011"),
