@@ -20,6 +20,7 @@ import orjson
 from rich.console import Console
 from rich.table import Table
 
+from idnode import cli_keys
 from idnode.config import Settings, load_settings
 from idnode.core import Core, open_core
 from idnode.model.enterprise import EnterpriseDraft
@@ -285,7 +286,21 @@ def _parser() -> argparse.ArgumentParser:
     resolve.add_argument("handle")
     resolve.add_argument("--server", help="resolve through this node URL instead of the local store")
     sub.add_parser("stats", parents=[common, output], help="registration statistics")
+    cli_keys.add_parsers(sub, common, output)
     return parser
+
+
+async def cmd_keys(args: argparse.Namespace) -> int:
+    settings = _settings(args) if args.action != "generate" else None
+    result = await cli_keys.cmd_keys(args, settings)
+    _emit_json(result) if args.json else cli_keys.print_keys(result)
+    return 0
+
+
+async def cmd_verify(args: argparse.Namespace) -> int:
+    reports = await cli_keys.cmd_verify(args)
+    _emit_json([r.to_json() for r in reports]) if args.json else cli_keys.print_reports(reports)
+    return 0 if all(r.ok for r in reports) else 1
 
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], Awaitable[int]]] = {
@@ -293,6 +308,8 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], Awaitable[int]]] = {
     "enterprise": cmd_enterprise,
     "resolve": cmd_resolve,
     "stats": cmd_stats,
+    "keys": cmd_keys,
+    "verify": cmd_verify,
 }
 
 

@@ -10,6 +10,7 @@ from typing import Any
 
 from idnode.model.enterprise import YANCHENG_DISTRICTS
 from idnode.model.identifier import canonical_prefix
+from idnode.signing import ALGORITHMS
 from idnode.storage.engine import sqlite_url
 
 ENV_PREFIX = "IDNODE_"
@@ -28,6 +29,10 @@ class Settings:
     target_enterprises: int = 3500
     max_page_size: int = 1000
     public_stats: bool = False
+    keys_dir: Path | None = None
+    key_algorithm: str = "ed25519"
+    signature_lifetime_days: int = 365
+    sign_records: bool = True
     config_file: Path | None = field(default=None, compare=False)
 
     @property
@@ -37,6 +42,18 @@ class Settings:
     @property
     def node_prefix_canonical(self) -> str:
         return canonical_prefix(self.node_prefix)
+
+    @property
+    def keys_path(self) -> Path:
+        """Where the node's private signing keys live (mode 0600 files)."""
+        return self.keys_dir or self.data_dir / "keys"
+
+    @property
+    def key_algorithm_jws(self) -> str:
+        try:
+            return ALGORITHMS[self.key_algorithm]
+        except KeyError:
+            raise ValueError(f"key_algorithm must be one of {', '.join(ALGORITHMS)}") from None
 
 
 def _coerce(name: str, raw: Any) -> Any:
@@ -84,4 +101,5 @@ def load_settings(flags: dict[str, Any] | None = None, environ: dict[str, str] |
     merged = {**from_file, **from_env, **{n: _coerce(n, v) for n, v in flags.items() if n in names}}
     settings = replace(Settings(), **merged, config_file=path if path.is_file() else None)
     settings.node_prefix_canonical  # noqa: B018 -- validates the prefix early
+    settings.key_algorithm_jws  # noqa: B018 -- and the key algorithm
     return settings

@@ -6,13 +6,18 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
+from idnode.commit import Committer
 from idnode.config import Settings
+from idnode.keyring import KeyRing
+from idnode.keys import KeyStore, NodeKeys
+from idnode.model.identifier import prefix_handle
 from idnode.model.permissions import Principal
 from idnode.registry import SECKEY_INDEX, Registry
 from idnode.resolver import Resolver
 from idnode.stats import Stats
 from idnode.storage.engine import create_engines, migrate
 from idnode.storage.repository import Repository
+from idnode.translog import TransparencyLog
 
 
 @dataclass
@@ -22,6 +27,8 @@ class Core:
     registry: Registry
     resolver: Resolver
     stats: Stats
+    keyring: KeyRing
+    log: TransparencyLog
     operator_secret: str | None  # set only when this start created the operator credential
 
     @property
@@ -39,15 +46,20 @@ async def open_core(settings: Settings) -> AsyncIterator[Core]:
     try:
         await migrate(engines)
         repository = Repository(engines)
-        registry = Registry(repository, settings)
+        keys = NodeKeys(KeyStore(settings.keys_path), prefix_handle(settings.node_prefix_canonical))
+        committer = Committer(keys, settings.signature_lifetime_days * 86400, settings.sign_records)
+        registry = Registry(repository, settings, committer)
         secret = await registry.initialise()
+        keyring = KeyRing(repository, committer, settings)
         yield Core(
-            settings,
-            repository,
-            registry,
-            Resolver(repository),
-            Stats(repository, settings.target_enterprises),
-            secret,
+            settings=settings,
+            repository=repository,
+            registry=registry,
+            resolver=Resolver(repository),
+            stats=Stats(repository, settings.target_enterprises),
+            keyring=keyring,
+            log=TransparencyLog(repository, keyring.active_key),
+            operator_secret=secret,
         )
     finally:
         await engines.dispose()

@@ -1,21 +1,22 @@
 """The write path: the only code that changes records and enterprises.
 
-Every public method runs one transaction in which the change and its audit row are written together;
-permission checks happen inside that transaction against the state being changed. Records use
-optimistic versioning, so concurrent writers never lose an update: a writer whose record moved on
-underneath it retries from a fresh read.
+Every public method runs one transaction in which the change is signed and stored together with its
+audit row and transparency-log entry (see ``commit.Committer``); permission checks happen inside that
+transaction against the state being changed. Writers lock the rows they change, and records carry a
+version as a second line of defence, so concurrent writers never lose an update.
 """
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Any
 
+from idnode.commit import Committer, epoch
 from idnode.config import Settings
 from idnode.credentials import SecretVerifier, hash_secret, new_secret
+from idnode.keys import FIRST_KEY_INDEX, pubkey_value
 from idnode.model.enterprise import Enterprise, EnterpriseDraft, EnterpriseStatus
 from idnode.model.errors import (
     AuthenticationNeeded,
@@ -44,6 +45,7 @@ from idnode.model.permissions import (
 )
 from idnode.model.record import Record
 from idnode.model.values import HS_ADMIN, HS_SECKEY, HS_VLIST, HandleValue
+from idnode.signing import HS_SIGNATURE, SIGNATURE_INDEX
 from idnode.storage.repository import DuplicateKey, Repository, Transaction, today
 
 ADMIN_INDEX = 100
@@ -78,15 +80,6 @@ def _seckey_value(secret: str, now: int) -> HandleValue:
     )
 
 
-def _audit_form(record: Record | None) -> list[dict[str, Any]] | None:
-    """Values as the audit log keeps them (secret hashes are not copied into the log)."""
-    if record is None:
-        return None
-    return [
-        v.to_json() if v.type != HS_SECKEY else {"index": v.index, "type": HS_SECKEY} for v in record.values
-    ]
-
-
 def _change_permission(old: HandleValue | None, new: HandleValue | None) -> Permission:
     """The HS_ADMIN bit a single value change needs."""
     is_admin = any(v is not None and v.type == HS_ADMIN for v in (old, new))
@@ -100,9 +93,10 @@ def _change_permission(old: HandleValue | None, new: HandleValue | None) -> Perm
 class Registry:
     """Creates, changes and deletes records and enterprises on behalf of a principal."""
 
-    def __init__(self, repository: Repository, settings: Settings) -> None:
+    def __init__(self, repository: Repository, settings: Settings, committer: Committer) -> None:
         self.repository = repository
         self.settings = settings
+        self.committer = committer
         self.node_prefix = settings.node_prefix_canonical
         self.operator_handle = prefix_handle(self.node_prefix)
         self.verifier = SecretVerifier()
@@ -110,26 +104,30 @@ class Registry:
     # -- node and credentials -------------------------------------------------------------------
 
     async def initialise(self) -> str | None:
-        """Create the node's own handle and operator credential if absent; return the new secret once."""
+        """Create the node record (operator credential, first signing key) if absent.
+
+        Returns the operator secret when this call created it (shown once), else None.
+        """
         if await self.repository.get_record(self.operator_handle) is not None:
             return None
         secret = new_secret()
-        now = _epoch()
+        now = epoch()
+        key = self.committer.keys.store.create(self.settings.key_algorithm_jws)
         record = Record(
             self.operator_handle,
             (
                 _admin_value(ADMIN_INDEX, self.operator_handle, SECKEY_INDEX, ALL_PERMISSIONS, now),
                 _seckey_value(secret, now),
+                pubkey_value(FIRST_KEY_INDEX, key, now),
             ),
             version=1,
         )
         async with self.repository.transaction() as tx:
             try:
-                await tx.insert_record(record)
+                await self.committer.create(tx, OPERATOR_ACTOR, record)
             except DuplicateKey:
                 return None  # another process initialised the node first
             await tx.set_meta("node_prefix", self.node_prefix)
-            await tx.add_audit(OPERATOR_ACTOR, "init", str(self.operator_handle), None, _audit_form(record))
         return secret
 
     @property
@@ -159,19 +157,14 @@ class Registry:
     async def _set_secret(self, principal: Principal, handle: Identifier, index: int) -> str:
         """Replace (or add) the HS_SECKEY at ``handle``/``index`` with a new random secret; return it."""
         secret = new_secret()
-        value = replace(_seckey_value(secret, _epoch()), index=index)  # hash before taking the row lock
+        value = replace(_seckey_value(secret, epoch()), index=index)  # hash before taking the row lock
         for _ in range(MAX_RETRIES):
             async with self.repository.transaction() as tx:
                 record = await self._existing(tx, principal, handle)
                 old = record.by_index().get(index)
                 await self._require_value_change(tx, principal, record, old, old)
-                updated = replace(
-                    record,
-                    values=Record.sorted_values([v for v in record.values if v.index != index] + [value]),
-                    version=record.version + 1,
-                )
-                if await tx.replace_record(updated, record.version):
-                    await tx.add_audit(str(principal), "set-secret", str(handle), None, {"index": index})
+                values = Record.sorted_values([v for v in record.values if v.index != index] + [value])
+                if await self.committer.change(tx, str(principal), record, values, "set-secret"):
                     return secret
         raise ConflictingUpdate()
 
@@ -186,7 +179,7 @@ class Registry:
         """
         self.require_operator(principal)
         secret = new_secret()
-        seckey = _seckey_value(secret, _epoch())  # hashing is slow: do it before taking any lock
+        seckey = _seckey_value(secret, epoch())  # hashing is slow: do it before taking any lock
         for _ in range(MAX_RETRIES):
             async with self.repository.transaction() as tx:
                 await tx.lock_row(self.operator_handle)  # one prefix allocation at a time
@@ -218,10 +211,7 @@ class Registry:
                     continue  # another process took this prefix number; allocate the next one
                 await tx.add_audit(str(principal), "enterprise-add", prefix, None, enterprise.to_json())
                 for record in self._enterprise_records(prefix, seckey):
-                    await tx.insert_record(record)
-                    await tx.add_audit(
-                        str(principal), "create", str(record.identifier), None, _audit_form(record)
-                    )
+                    await self.committer.create(tx, str(principal), record)
             return enterprise, secret
         raise ConflictingUpdate()
 
@@ -313,7 +303,12 @@ class Registry:
                 raise InvalidValue(f"Value index(es) {stray} not among the request's index parameters.")
         if any(v.type == HS_SECKEY and v.format != "string" for v in values):
             raise InvalidValue("HS_SECKEY values must have format 'string' (the secret itself).")
-        now = _epoch()
+        if any(v.index == SIGNATURE_INDEX or v.type == HS_SIGNATURE for v in values):
+            raise InvalidValue(
+                f"Index {SIGNATURE_INDEX} and HS_SIGNATURE values are the node's: it signs every "
+                "record itself."
+            )
+        now = epoch()
         incoming = Record.sorted_values(
             replace(v, data=hash_secret(v.data), permissions=SECKEY_PERMISSIONS) if v.type == HS_SECKEY else v
             for v in values
@@ -337,22 +332,18 @@ class Registry:
                         await self._prefix_admins(tx, identifier),
                     )
                     try:
-                        await tx.insert_record(record)
+                        stored = await self.committer.create(tx, str(principal), record)
                     except DuplicateKey:
                         continue  # created concurrently: retry as a change of the existing record
-                    await tx.add_audit(str(principal), "create", str(identifier), None, _audit_form(record))
-                    return WriteResult(record, created=True)
+                    return WriteResult(stored, created=True)
                 if chosen is None and not overwrite:
                     raise HandleAlreadyExists(f"Handle {identifier} already exists.")
                 merged = self._merge(current, incoming, chosen, overwrite)
                 for old, new in _changes(current, merged):
                     await self._require_value_change(tx, principal, current, old, new)
-                record = Record(identifier, merged, version=current.version + 1)
-                if await tx.replace_record(record, current.version):
-                    await tx.add_audit(
-                        str(principal), "modify", str(identifier), _audit_form(current), _audit_form(record)
-                    )
-                    return WriteResult(record)
+                stored = await self.committer.change(tx, str(principal), current, merged)
+                if stored is not None:
+                    return WriteResult(stored)
         raise ConflictingUpdate()
 
     async def delete(
@@ -372,12 +363,11 @@ class Registry:
                             "only the operator can delete it."
                         )
                     await self._require(tx, principal, identifier, Permission.DELETE_HANDLE, current.admins())
-                    if await tx.delete_record(identifier, current.version):
-                        await tx.add_audit(
-                            str(principal), "delete", str(identifier), _audit_form(current), None
-                        )
+                    if await self.committer.delete(tx, str(principal), current):
                         return WriteResult(None)
                     continue
+                if SIGNATURE_INDEX in chosen:
+                    raise InvalidValue(f"The node's signature (index {SIGNATURE_INDEX}) cannot be removed.")
                 present = current.by_index()
                 missing = sorted(chosen - set(present))
                 if missing:
@@ -385,16 +375,9 @@ class Registry:
                 for index in sorted(chosen):
                     await self._require_value_change(tx, principal, current, present[index], None)
                 remaining = tuple(v for v in current.values if v.index not in chosen)
-                record = Record(identifier, remaining, version=current.version + 1)
-                if await tx.replace_record(record, current.version):
-                    await tx.add_audit(
-                        str(principal),
-                        "remove-values",
-                        str(identifier),
-                        _audit_form(current),
-                        _audit_form(record),
-                    )
-                    return WriteResult(record)
+                stored = await self.committer.change(tx, str(principal), current, remaining, "remove-values")
+                if stored is not None:
+                    return WriteResult(stored)
         raise ConflictingUpdate()
 
     def mint(self, identifier_text: str) -> Identifier:
@@ -446,6 +429,10 @@ class Registry:
         self, tx: Transaction, principal: Principal, identifier: Identifier
     ) -> None:
         """Refuse writes to prefixes this node does not hold, to prefix handles, and for suspended firms."""
+        if identifier == self.operator_handle:
+            raise InsufficientPermissions(
+                f"{identifier} is maintained by the node itself (operator credential, signing keys)."
+            )
         if principal.is_operator:
             if (
                 identifier.owning_prefix != self.node_prefix
@@ -518,10 +505,6 @@ def _changes(
     before, after = current.by_index(), {v.index: v for v in merged}
     return [
         (before.get(i), after.get(i))
-        for i in sorted(set(before) | set(after))
+        for i in sorted((set(before) | set(after)) - {SIGNATURE_INDEX})
         if before.get(i) is None or after.get(i) is None or not before[i].same_content(after[i])
     ]
-
-
-def _epoch() -> int:
-    return int(time.time())

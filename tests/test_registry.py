@@ -15,8 +15,10 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import create_async_engine
 
 import idnode.registry as registry_module
+from idnode.commit import Committer
 from idnode.config import Settings, load_settings
 from idnode.core import Core
+from idnode.keys import KeyStore, NodeKeys
 from idnode.model.enterprise import Enterprise, EnterpriseDraft, EnterpriseStatus
 from idnode.model.errors import (
     AuthenticationNeeded,
@@ -30,7 +32,7 @@ from idnode.model.errors import (
     ValueAlreadyExists,
     ValuesNotFound,
 )
-from idnode.model.identifier import Identifier
+from idnode.model.identifier import Identifier, prefix_handle
 from idnode.model.permissions import ALL_PERMISSIONS, DEFAULT_ADMIN_PERMISSIONS, Principal
 from idnode.model.record import Record
 from idnode.model.values import HandleValue
@@ -117,6 +119,32 @@ async def stored(core: Core, handle: Identifier) -> Record | None:
     return await core.repository.get_record(handle)
 
 
+def assert_signed(record: Record | None) -> HandleValue:
+    """The record carries exactly one signature: an HS_SIGNATURE (a compact JWS) at index 400."""
+    assert record is not None
+    signatures = [v for v in record.values if v.index == 400 or v.type == "HS_SIGNATURE"]
+    assert len(signatures) == 1, signatures
+    signature = signatures[0]
+    assert (signature.index, signature.type, signature.format) == (400, "HS_SIGNATURE", "string")
+    assert isinstance(signature.data, str) and len(signature.data.split(".")) == 3
+    return signature
+
+
+async def log_size(repository: Repository) -> int:
+    """Entries in the transparency log."""
+    async with repository.log_reader() as (size, _):
+        return size
+
+
+async def latest_log_entry(repository: Repository, handle: Identifier) -> dict[str, Any]:
+    latest = await repository.latest_log_entry(str(handle))
+    assert latest is not None
+    seq, entry, _ = latest
+    parsed = orjson.loads(entry)
+    assert parsed["seq"] == seq
+    return parsed
+
+
 @pytest.fixture
 def op(core: Core) -> Principal:
     return core.local_operator
@@ -164,7 +192,8 @@ async def test_onboarding_creates_prefix_handle_with_vlist(core: Core, firm: Fir
     record = await stored(core, h("0.NA/88.999.1001"))
     assert record is not None
     values = record.by_index()
-    assert sorted(values) == [100, 200]
+    assert sorted(values) == [100, 200, 400]
+    assert_signed(record)
     assert values[100].type == "HS_ADMIN"
     assert values[100].data == {"handle": "0.NA/88.999", "index": 300, "permissions": ALL_PERMISSIONS}
     assert values[200].type == "HS_VLIST"
@@ -211,7 +240,10 @@ async def test_only_the_operator_onboards(core: Core, firm: Firm) -> None:
 
 
 async def test_onboarding_audit(core: Core, firm: Firm) -> None:
-    rows = [r for r in await audit_rows(core.repository) if r["action"] != "init"]
+    rows = await audit_rows(core.repository)
+    # The node record, created (and audited) when the node was initialised.
+    assert (rows[0]["actor"], rows[0]["action"], rows[0]["target"]) == ("operator", "create", "0.NA/88.999")
+    rows = rows[1:]
     assert [(r["actor"], r["action"], r["target"]) for r in rows] == [
         ("300:0.NA/88.999", "enterprise-add", "88.999.1001"),
         ("300:0.NA/88.999", "create", "0.NA/88.999.1001"),
@@ -268,7 +300,8 @@ async def test_create_adds_default_admin(core: Core, firm: Firm) -> None:
     record = await stored(core, firm.handle("pump-1"))
     assert record == result.record
     values = record.by_index()
-    assert sorted(values) == [1, 100]
+    assert sorted(values) == [1, 100, 400]
+    assert_signed(record)
     assert values[100].type == "HS_ADMIN"
     assert values[100].data == {
         "handle": "88.999.1001/ADMIN",
@@ -286,7 +319,8 @@ async def test_default_admin_skips_a_taken_index_and_respects_a_given_admin(core
     given = admin_ref(7, f"{firm.prefix}/ADMIN", "111111111111")
     await core.registry.put_record(firm.admin, firm.handle("own-admin"), [url(1, "https://y"), given])
     record = await stored(core, firm.handle("own-admin"))
-    assert sorted(record.by_index()) == [1, 7]
+    assert sorted(record.by_index()) == [1, 7, 400]
+    assert_signed(record)
     assert record.admins() == [((f"{firm.prefix}/ADMIN", 300), "111111111111")]
 
 
@@ -311,7 +345,12 @@ async def test_whole_record_replace(core: Core, firm: Firm) -> None:
     assert record == result.record
     assert record.version == 2
     # Values the body does not mention go; the HS_ADMIN stays because the body names none.
-    assert [(v.index, v.type) for v in record.values] == [(3, "URL"), (100, "HS_ADMIN")]
+    assert [(v.index, v.type) for v in record.values] == [
+        (3, "URL"),
+        (100, "HS_ADMIN"),
+        (400, "HS_SIGNATURE"),
+    ]
+    assert_signed(record)
     assert record.by_index()[3].data == "https://3"
 
 
@@ -322,7 +361,8 @@ async def test_whole_record_replace_with_admins_replaces_them(core: Core, firm: 
         firm.admin, handle, [url(1, "https://1"), admin_ref(110, f"{firm.prefix}/ADMIN", ALL_PERMISSIONS)]
     )
     record = await stored(core, handle)
-    assert sorted(record.by_index()) == [1, 110]
+    assert sorted(record.by_index()) == [1, 110, 400]
+    assert_signed(record)
     assert record.admins() == [((f"{firm.prefix}/ADMIN", 300), ALL_PERMISSIONS)]
 
 
@@ -330,14 +370,18 @@ async def test_whole_record_replace_keeps_secret_keys(core: Core, firm: Firm) ->
     alice = firm.handle("alice")
     await core.registry.put_record(firm.admin, alice, [seckey("alice-pw")])
     await core.registry.put_record(firm.admin, alice, [url(1, "https://alice.example")])
-    values = (await stored(core, alice)).by_index()
-    assert sorted(values) == [1, 100, 300]
+    record = await stored(core, alice)
+    values = record.by_index()
+    assert sorted(values) == [1, 100, 300, 400]
+    assert_signed(record)
     assert values[300].type == "HS_SECKEY" and values[300].data.startswith("scrypt$")
     assert await core.registry.authenticate(str(alice), 300, "alice-pw")
     # The enterprise admin handle too: its key survives a replace that does not mention it.
     admin = firm.handle("ADMIN")
     await core.registry.put_record(firm.admin, admin, [val(2, "EMAIL", "ops@example.com")])
-    assert sorted((await stored(core, admin)).by_index()) == [2, 100, 300]
+    admin_record = await stored(core, admin)
+    assert sorted(admin_record.by_index()) == [2, 100, 300, 400]
+    assert_signed(admin_record)
     assert await core.registry.authenticate(str(admin), 300, firm.secret) == firm.admin
     # Mentioning the index replaces the key.
     await core.registry.put_record(firm.admin, alice, [seckey("new-pw")])
@@ -365,8 +409,12 @@ async def test_index_scoped_add_and_replace(core: Core, firm: Firm) -> None:
     await core.registry.put_record(firm.admin, handle, [val(2, "EMAIL", "x@y.z")], indexes=[2])
     await core.registry.put_record(firm.admin, handle, [url(1, "https://1b")], indexes=[1])
     record = await stored(core, handle)
-    assert [(v.index, v.data) for v in record.values if v.index != 100] == [(1, "https://1b"), (2, "x@y.z")]
+    assert [(v.index, v.data) for v in record.values if v.index not in (100, 400)] == [
+        (1, "https://1b"),
+        (2, "x@y.z"),
+    ]
     assert 100 in record.by_index()  # untouched by index-scoped writes
+    assert_signed(record)
     assert record.version == 3
     await core.registry.put_record(firm.admin, handle, [url(5, "https://5")], indexes=[5], overwrite=False)
     assert 5 in (await stored(core, handle)).by_index()
@@ -415,20 +463,25 @@ async def test_duplicate_indexes_in_one_request_are_invalid(core: Core, firm: Fi
 async def test_unchanged_values_keep_their_timestamp(
     core: Core, firm: Firm, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Value timestamps follow the registry's clock; the signature (made on every write) is left out."""
     handle = firm.handle("clock")
-    monkeypatch.setattr(registry_module, "_epoch", lambda: 1_700_000_000)
+
+    async def stamps() -> dict[int, int]:
+        record = await stored(core, handle)
+        assert_signed(record)
+        return {v.index: v.timestamp for v in record.values if v.index != 400}
+
+    monkeypatch.setattr(registry_module, "epoch", lambda: 1_700_000_000)
     await core.registry.put_record(firm.admin, handle, [url(1, "https://1"), url(2, "https://2")])
-    monkeypatch.setattr(registry_module, "_epoch", lambda: 1_800_000_000)
+    monkeypatch.setattr(registry_module, "epoch", lambda: 1_800_000_000)
     await core.registry.put_record(
         firm.admin, handle, [url(1, "https://1"), url(2, "https://2-new")], indexes=[1, 2]
     )
-    stamps = {v.index: v.timestamp for v in (await stored(core, handle)).values}
-    assert stamps == {1: 1_700_000_000, 2: 1_800_000_000, 100: 1_700_000_000}
-    monkeypatch.setattr(registry_module, "_epoch", lambda: 1_900_000_000)
+    assert await stamps() == {1: 1_700_000_000, 2: 1_800_000_000, 100: 1_700_000_000}
+    monkeypatch.setattr(registry_module, "epoch", lambda: 1_900_000_000)
     admin = (await stored(core, handle)).by_index()[100]
     await core.registry.put_record(firm.admin, handle, [url(1, "https://1"), url(2, "https://2-new"), admin])
-    stamps = {v.index: v.timestamp for v in (await stored(core, handle)).values}
-    assert stamps == {1: 1_700_000_000, 2: 1_800_000_000, 100: 1_700_000_000}
+    assert await stamps() == {1: 1_700_000_000, 2: 1_800_000_000, 100: 1_700_000_000}
 
 
 async def test_put_needs_a_principal(core: Core, firm: Firm) -> None:
@@ -460,7 +513,8 @@ async def test_delete_by_index(core: Core, firm: Firm) -> None:
     result = await core.registry.delete(firm.admin, handle, indexes=[1, 3])
     record = await stored(core, handle)
     assert record == result.record
-    assert sorted(record.by_index()) == [2, 100]
+    assert sorted(record.by_index()) == [2, 100, 400]
+    assert_signed(record)
     assert record.version == 2
 
 
@@ -669,7 +723,7 @@ async def test_every_write_leaves_exactly_one_audit_row(core: Core, firm: Firm) 
     trimmed = await write("remove-values", registry.delete(firm.admin, handle, indexes=[3]))
     assert trimmed["old"] == replaced["new"]
     deleted = await write("delete", registry.delete(firm.admin, handle))
-    assert deleted["old"] == trimmed["new"] and [v["index"] for v in deleted["old"]] == [100]
+    assert deleted["old"] == trimmed["new"] and [v["index"] for v in deleted["old"]] == [100, 400]
     trail = await core.repository.audit_trail(target)
     assert [r["action"] for r in trail] == ["create", "modify", "modify", "remove-values", "delete"]
     assert all(r["at"] is not None for r in trail)
@@ -692,6 +746,7 @@ async def test_enterprise_update_is_audited(core: Core, firm: Firm) -> None:
 async def test_failed_writes_leave_no_audit_rows(core: Core, firm: Firm, other: Firm) -> None:
     await core.registry.put_record(firm.admin, firm.handle("x"), [url(1, "https://1")])
     rows_before = await audit_rows(core.repository)
+    log_before = await log_size(core.repository)
     registry = core.registry
     failures: list[tuple[type[Exception], Any]] = [
         (
@@ -720,6 +775,7 @@ async def test_failed_writes_leave_no_audit_rows(core: Core, firm: Firm, other: 
         with pytest.raises(expected):
             await attempt()
     assert await audit_rows(core.repository) == rows_before
+    assert await log_size(core.repository) == log_before  # nor transparency-log entries
 
 
 async def test_audit_never_holds_secrets(core: Core, firm: Firm) -> None:
@@ -759,6 +815,142 @@ async def test_audit_never_holds_secrets(core: Core, firm: Firm) -> None:
     assert await core.registry.authenticate(f"{firm.prefix}/ADMIN", 300, new_secret) == firm.admin
 
 
+# -- signatures and the transparency log -----------------------------------------------------------
+
+FORGED_TOKEN = "eyJhbGciOiJFZERTQSIsImtpZCI6IjMwMTowLk5BLzg4Ljk5OSJ9.e30.AAAA"
+
+
+async def test_clients_cannot_write_the_signature(core: Core, firm: Firm) -> None:
+    handle, fresh = firm.handle("signed"), firm.handle("fresh")
+    await core.registry.put_record(firm.admin, handle, [url(1, "https://1")])
+    before = await stored(core, handle)
+    assert_signed(before)
+    rows_before, log_before = await audit_rows(core.repository), await log_size(core.repository)
+
+    async def refused(principal: Principal, target: Identifier, values: list[HandleValue], **kw: Any) -> None:
+        with pytest.raises(InvalidValue):
+            await core.registry.put_record(principal, target, values, **kw)
+
+    forged = [
+        url(400, "https://not-a-signature"),  # any value at index 400
+        val(400, "HS_SIGNATURE", FORGED_TOKEN),
+        val(7, "HS_SIGNATURE", FORGED_TOKEN),  # an HS_SIGNATURE at any index
+    ]
+    for principal in (firm.admin, core.local_operator):
+        for value in forged:
+            await refused(principal, handle, [url(1, "https://1"), value])
+            await refused(principal, handle, [url(1, "https://changed"), value])
+            await refused(principal, handle, [value], indexes=[value.index])
+            await refused(principal, handle, [value], indexes=[value.index], overwrite=False)
+            await refused(principal, fresh, [url(1, "https://1"), value])
+            await refused(principal, fresh, [value], overwrite=False)
+    assert await stored(core, handle) == before
+    assert await stored(core, fresh) is None
+    assert await audit_rows(core.repository) == rows_before
+    assert await log_size(core.repository) == log_before
+
+
+async def test_the_signature_cannot_be_deleted(core: Core, firm: Firm) -> None:
+    handle = firm.handle("keep-signed")
+    await core.registry.put_record(firm.admin, handle, [url(1, "https://1"), url(2, "https://2")])
+    before = await stored(core, handle)
+    assert_signed(before)
+    rows_before, log_before = await audit_rows(core.repository), await log_size(core.repository)
+    for principal in (firm.admin, core.local_operator):
+        for indexes in ([400], [1, 400]):
+            with pytest.raises(InvalidValue):
+                await core.registry.delete(principal, handle, indexes=indexes)
+    assert await stored(core, handle) == before  # not even value 1 went
+    assert await audit_rows(core.repository) == rows_before
+    assert await log_size(core.repository) == log_before
+    # Removing other values keeps (and renews) the signature.
+    result = await core.registry.delete(firm.admin, handle, indexes=[1])
+    assert sorted(result.record.by_index()) == [2, 100, 400]
+    assert_signed(result.record)
+
+
+async def test_node_record_is_changed_only_by_the_node(core: Core, firm: Firm) -> None:
+    node = h("0.NA/88.999")
+    before = await stored(core, node)
+    assert before is not None
+    values = before.by_index()
+    assert sorted(values) == [100, 300, 301, 400]
+    assert values[301].type == "HS_PUBKEY"
+    assert_signed(before)
+    rows_before, log_before = await audit_rows(core.repository), await log_size(core.repository)
+    registry = core.registry
+    for principal in (core.local_operator, firm.admin):
+        with pytest.raises(InsufficientPermissions):
+            await registry.put_record(principal, node, [url(1, "https://x")])
+        with pytest.raises(InsufficientPermissions):
+            await registry.put_record(principal, node, [url(1, "https://x")], indexes=[1])
+        with pytest.raises(InsufficientPermissions):
+            await registry.put_record(principal, node, [url(1, "https://x")], overwrite=False)
+        with pytest.raises(InsufficientPermissions):
+            await registry.put_record(principal, node, [seckey("takeover")], indexes=[300])
+        with pytest.raises(InsufficientPermissions):
+            await registry.put_record(
+                principal, node, [admin_ref(100, f"{firm.prefix}/ADMIN", ALL_PERMISSIONS)], indexes=[100]
+            )
+        with pytest.raises(InsufficientPermissions):
+            await registry.delete(principal, node, indexes=[301])
+        with pytest.raises(InsufficientPermissions):
+            await registry.delete(principal, node)
+    assert await stored(core, node) == before
+    assert await audit_rows(core.repository) == rows_before
+    assert await log_size(core.repository) == log_before
+    assert core.operator_secret is not None
+    assert (await registry.authenticate("0.NA/88.999", 300, core.operator_secret)).is_operator
+
+
+async def test_every_write_appends_exactly_one_log_entry(core: Core, firm: Firm) -> None:
+    handle = firm.handle("logged")
+    registry = core.registry
+
+    async def write(action: str, step: Any) -> dict[str, Any]:
+        size_before = await log_size(core.repository)
+        result = await step
+        assert await log_size(core.repository) == size_before + 1, action
+        entry = await latest_log_entry(core.repository, handle)
+        assert (entry["seq"], entry["action"], entry["handle"]) == (size_before, action, str(handle))
+        if result.record is None:
+            assert entry["record"] is None
+        else:
+            assert isinstance(entry["record"], str) and entry["record"]
+            assert_signed(result.record)
+        return entry
+
+    created = await write("create", registry.put_record(firm.admin, handle, [url(1, "https://1")]))
+    added = await write("modify", registry.put_record(firm.admin, handle, [url(2, "https://2")], indexes=[2]))
+    replaced = await write("modify", registry.put_record(firm.admin, handle, [url(3, "https://3")]))
+    # Removing values is a modification as far as the log is concerned.
+    trimmed = await write("modify", registry.delete(firm.admin, handle, indexes=[3]))
+    await write("delete", registry.delete(firm.admin, handle))
+    # Each entry records the content after its change, so four different contents give four digests.
+    assert len({e["record"] for e in (created, added, replaced, trimmed)}) == 4
+
+
+async def test_onboarding_and_secret_resets_are_logged(core: Core) -> None:
+    size_before = await log_size(core.repository)
+    firm = await onboard(core, 1)
+    assert await log_size(core.repository) == size_before + 2
+    for handle in (h(f"0.NA/{firm.prefix}"), firm.handle("ADMIN")):
+        entry = await latest_log_entry(core.repository, handle)
+        assert entry["action"] == "create" and size_before <= entry["seq"] < size_before + 2
+        assert_signed(await stored(core, handle))
+    await core.registry.reset_enterprise_secret(core.local_operator, firm.prefix)
+    assert await log_size(core.repository) == size_before + 3
+    entry = await latest_log_entry(core.repository, firm.handle("ADMIN"))
+    assert (entry["seq"], entry["action"]) == (size_before + 2, "modify")
+    # Enterprise details are not records: changing them is audited but not logged.
+    await core.registry.update_enterprise(core.local_operator, firm.prefix, {"contact_name": "赵六"})
+    assert await log_size(core.repository) == size_before + 3
+    # A refused onboarding logs nothing.
+    with pytest.raises(EnterpriseExists):
+        await core.registry.add_enterprise(core.local_operator, draft(1))
+    assert await log_size(core.repository) == size_before + 3
+
+
 # -- concurrency -----------------------------------------------------------------------------------
 
 
@@ -777,7 +969,8 @@ async def test_concurrent_index_scoped_writes_all_land(
     )
     failures = [type(r).__name__ for r in results if isinstance(r, BaseException)]
     record = await stored(core, handle)
-    assert sorted(record.by_index()) == [1, *indexes, 100]  # no lost update
+    assert sorted(record.by_index()) == [1, *indexes, 100, 400]  # no lost update
+    assert_signed(record)
     assert record.version == 21
     assert failures == []
     assert len([r for r in await core.repository.audit_trail(str(handle)) if r["action"] == "modify"]) == 20
@@ -785,6 +978,7 @@ async def test_concurrent_index_scoped_writes_all_land(
 
 async def test_concurrent_creates_of_one_handle(core: Core, firm: Firm) -> None:
     handle = firm.handle("race")
+    log_before = await log_size(core.repository)
     results = await asyncio.gather(
         *(
             core.registry.put_record(firm.admin, handle, [url(1, f"https://{i}")], overwrite=False)
@@ -798,6 +992,8 @@ async def test_concurrent_creates_of_one_handle(core: Core, firm: Firm) -> None:
     assert len(losers) == 19 and all(isinstance(r, HandleAlreadyExists) for r in losers)
     assert await stored(core, handle) == winners[0].record
     assert [r["action"] for r in await core.repository.audit_trail(str(handle))] == ["create"]
+    assert await log_size(core.repository) == log_before + 1
+    assert (await latest_log_entry(core.repository, handle))["action"] == "create"
 
 
 async def test_concurrent_onboarding_allocates_distinct_prefixes(
@@ -820,14 +1016,19 @@ async def test_concurrent_onboarding_allocates_distinct_prefixes(
 @pytest.fixture
 async def small_pool_core(pg_database: str, tmp_path: Any) -> AsyncIterator[tuple[Registry, Repository]]:
     """The core on PostgreSQL with a two-connection pool, so pool exhaustion shows in seconds."""
-    settings = load_settings({"data_dir": tmp_path / "data", "db": pg_database}, environ={})
+    settings = load_settings(
+        {"data_dir": tmp_path / "data", "db": pg_database, "keys_dir": tmp_path / "keys"}, environ={}
+    )
     engine = create_async_engine(pg_database, pool_size=2, max_overflow=0, pool_timeout=2)
     engines = Engines(reader=engine, writer=engine)
     try:
         await migrate(engines)
         repository = Repository(engines)
-        registry = Registry(repository, settings)
-        await registry.initialise()
+        keys = NodeKeys(KeyStore(settings.keys_path), prefix_handle(settings.node_prefix_canonical))
+        committer = Committer(keys, settings.signature_lifetime_days * 86400, settings.sign_records)
+        registry = Registry(repository, settings, committer)
+        assert await registry.initialise() is not None
+        assert any(settings.keys_path.iterdir())  # the signing key went to this test's own keys dir
         yield registry, repository
     finally:
         await engines.dispose()
@@ -868,6 +1069,7 @@ async def test_concurrent_key_holder_writes_do_not_exhaust_the_pool(
     for handle in handles:
         record = await repository.get_record(handle)
         assert record is not None and 2 in record.by_index()
+        assert_signed(record)
 
 
 # -- resolver --------------------------------------------------------------------------------------
@@ -899,7 +1101,8 @@ def _indexes(values: list[HandleValue]) -> list[int]:
 async def test_resolve_without_filters_returns_public_values(core: Core, catalogue: Identifier) -> None:
     resolution = await core.resolver.resolve(catalogue)
     assert resolution.handle == str(catalogue)
-    assert _indexes(resolution.values) == [1, 2, 3, 4, 100]
+    assert _indexes(resolution.values) == [1, 2, 3, 4, 100, 400]
+    assert [v.type for v in resolution.values if v.index == 400] == ["HS_SIGNATURE"]
     body = resolution.to_json()
     assert body["responseCode"] == 1 and body["handle"] == "88.999.1001/catalogue"
     assert body["values"][0]["data"] == {"format": "string", "value": "https://main.example"}

@@ -9,23 +9,12 @@ from aiohttp import web
 
 from idnode.config import Settings
 from idnode.core import open_core
-from idnode.http import enterprises, handles, stats
-from idnode.http.errors import error_middleware, json_response
-from idnode.http.keys import REGISTRY, RESOLVER, SETTINGS, STATS
+from idnode.http import enterprises, handles, node, stats
+from idnode.http.errors import error_middleware
+from idnode.http.keys import KEYRING, LOG, REGISTRY, RESOLVER, SETTINGS, STATS
 
 log = logging.getLogger(__name__)
 MAX_BODY_BYTES = 4 * 1024 * 1024
-
-
-async def node_info(request: web.Request) -> web.Response:
-    settings = request.app[SETTINGS]
-    return json_response(
-        {
-            "responseCode": 1,
-            "nodePrefix": settings.node_prefix_canonical,
-            "operator": request.app[REGISTRY].operator_username,
-        }
-    )
 
 
 async def allow_cross_origin_reads(request: web.Request, response: web.StreamResponse) -> None:
@@ -40,17 +29,18 @@ def create_app(settings: Settings) -> web.Application:
     app[SETTINGS] = settings
 
     async def core(app: web.Application) -> AsyncIterator[None]:
-        async with open_core(settings) as node:
-            if node.operator_secret is not None:
+        async with open_core(settings) as opened:
+            if opened.operator_secret is not None:
                 log.warning(
                     "node initialised; operator credential %s, secret (shown once): %s",
-                    node.registry.operator_username,
-                    node.operator_secret,
+                    opened.registry.operator_username,
+                    opened.operator_secret,
                 )
-            app[REGISTRY], app[RESOLVER], app[STATS] = node.registry, node.resolver, node.stats
+            app[REGISTRY], app[RESOLVER], app[STATS] = opened.registry, opened.resolver, opened.stats
+            app[KEYRING], app[LOG] = opened.keyring, opened.log
             yield
 
     app.cleanup_ctx.append(core)
     app.on_response_prepare.append(allow_cross_origin_reads)
-    app.add_routes([web.get("/api/node", node_info), *handles.routes, *enterprises.routes, *stats.routes])
+    app.add_routes([*node.routes, *handles.routes, *enterprises.routes, *stats.routes])
     return app

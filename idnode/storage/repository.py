@@ -7,7 +7,7 @@ written through it commit together or not at all.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, date, datetime
 from typing import Any
@@ -22,7 +22,7 @@ from idnode.model.identifier import PREFIX_NAMESPACE, Identifier
 from idnode.model.record import Record
 from idnode.model.values import HandleValue
 from idnode.storage.engine import Engines
-from idnode.storage.tables import audit, enterprises, handles, node_meta
+from idnode.storage.tables import audit, enterprises, handles, log_entries, log_nodes, node_meta
 
 
 class DuplicateKey(Exception):
@@ -69,12 +69,48 @@ def _dump(record: Record) -> str:
     return orjson.dumps(record.to_storage()).decode()
 
 
+async def _log_size(conn: AsyncConnection) -> int:
+    """Number of log leaves: the highest sequence number plus one (an index lookup, unlike COUNT)."""
+    highest = (await conn.execute(select(func.max(log_entries.c.seq)))).scalar()
+    return 0 if highest is None else highest + 1
+
+
+async def _subtree(conn: AsyncConnection, level: int, index: int) -> bytes:
+    """The stored hash of a complete log subtree (level 0: a leaf hash)."""
+    if level == 0:
+        query = select(log_entries.c.leaf_hash).where(log_entries.c.seq == index)
+    else:
+        query = select(log_nodes.c.hash).where(log_nodes.c.level == level, log_nodes.c.idx == index)
+    found = (await conn.execute(query)).scalar()
+    if found is None:
+        raise LookupError(f"log subtree ({level}, {index}) is not stored")
+    return bytes(found)
+
+
 class Transaction:
     """Writes inside one database transaction; obtained from ``Repository.transaction()``."""
 
     def __init__(self, conn: AsyncConnection) -> None:
         self.conn = conn
         self.now = utcnow()
+        self.after_commit: list[Callable[[], None]] = []
+
+    async def _insert_unique(self, *statements: Any) -> None:
+        """Run inserts that may hit a unique constraint; raise DuplicateKey and keep the transaction usable.
+
+        PostgreSQL aborts the whole transaction on an error, so there they run in a savepoint; SQLite
+        only undoes the failing statement, and a savepoint would cost two more round trips.
+        """
+        try:
+            if self.conn.dialect.name == "sqlite":
+                for statement in statements:
+                    await self.conn.execute(*statement)
+            else:
+                async with self.conn.begin_nested():
+                    for statement in statements:
+                        await self.conn.execute(*statement)
+        except IntegrityError as exc:
+            raise DuplicateKey(str(exc.params)[:200]) from exc
 
     async def get_record(self, identifier: Identifier, *, lock: bool = False) -> Record | None:
         """The record as this transaction sees it; ``lock`` holds its row until commit (PostgreSQL
@@ -82,6 +118,19 @@ class Transaction:
         query = _RECORD_BY_HANDLE.where(handles.c.handle == str(identifier))
         row = (await self.conn.execute(query.with_for_update() if lock else query)).first()
         return _record(row) if row else None
+
+    async def records_after(self, after_id: int, limit: int) -> list[tuple[int, Record]]:
+        """The next ``limit`` records by storage id, locked for update: for passes over the whole store."""
+        rows = (
+            await self.conn.execute(
+                select(handles.c.id, handles.c.handle, handles.c.data, handles.c.version)
+                .where(handles.c.id > after_id)
+                .order_by(handles.c.id)
+                .limit(limit)
+                .with_for_update()
+            )
+        ).all()
+        return [(row[0], _record(row[1:])) for row in rows]
 
     async def vlist(self, handle: str, index: int) -> list[tuple[str, int]] | None:
         """The references of the HS_VLIST at ``index:handle`` (None if absent), inside this transaction."""
@@ -96,20 +145,18 @@ class Transaction:
 
     async def insert_record(self, record: Record) -> None:
         """Insert a new record; raise DuplicateKey if the handle exists."""
-        try:
-            async with self.conn.begin_nested():
-                await self.conn.execute(
-                    insert(handles).values(
-                        handle=str(record.identifier),
-                        prefix=record.identifier.prefix,
-                        data=_dump(record),
-                        version=record.version,
-                        created_at=self.now,
-                        updated_at=self.now,
-                    )
-                )
-        except IntegrityError as exc:
-            raise DuplicateKey(str(record.identifier)) from exc
+        await self._insert_unique(
+            (
+                insert(handles).values(
+                    handle=str(record.identifier),
+                    prefix=record.identifier.prefix,
+                    data=_dump(record),
+                    version=record.version,
+                    created_at=self.now,
+                    updated_at=self.now,
+                ),
+            )
+        )
 
     async def replace_record(self, record: Record, expected_version: int) -> bool:
         """Store ``record`` if the stored version is still ``expected_version``; False if it moved on."""
@@ -144,27 +191,24 @@ class Transaction:
 
     async def insert_enterprise(self, enterprise: Enterprise) -> None:
         """Insert an enterprise; raise DuplicateKey if its USCC or prefix is taken."""
-        try:
-            async with self.conn.begin_nested():
-                await self.conn.execute(
-                    insert(enterprises).values(
-                        number=enterprise.number,
-                        prefix=enterprise.prefix,
-                        name=enterprise.name,
-                        uscc=enterprise.uscc,
-                        district=enterprise.district,
-                        industry=enterprise.industry,
-                        contact_name=enterprise.contact_name,
-                        contact_phone=enterprise.contact_phone,
-                        contact_email=enterprise.contact_email,
-                        status=enterprise.status.value,
-                        registered_on=enterprise.registered_on,
-                        created_at=enterprise.created_at,
-                        updated_at=enterprise.updated_at,
-                    )
-                )
-        except IntegrityError as exc:
-            raise DuplicateKey(enterprise.uscc) from exc
+        row = {
+            name: getattr(enterprise, name)
+            for name in (
+                "number",
+                "prefix",
+                "name",
+                "uscc",
+                "district",
+                "industry",
+                "contact_name",
+                "contact_phone",
+                "contact_email",
+                "registered_on",
+                "created_at",
+                "updated_at",
+            )
+        }
+        await self._insert_unique((insert(enterprises).values(**row, status=enterprise.status.value),))
 
     async def get_enterprise(self, prefix: str) -> Enterprise | None:
         row = (await self.conn.execute(select(enterprises).where(enterprises.c.prefix == prefix))).first()
@@ -179,6 +223,26 @@ class Transaction:
             update(enterprises).where(enterprises.c.prefix == prefix).values(**changes, updated_at=self.now)
         )
 
+    async def log_size(self) -> int:
+        """Leaves in the transparency log (call after locking, so appends do not race)."""
+        return await _log_size(self.conn)
+
+    async def log_subtree(self, level: int, index: int) -> bytes:
+        return await _subtree(self.conn, level, index)
+
+    async def append_log(
+        self, seq: int, handle: str, entry: str, leaf: bytes, completed: list[tuple[int, int, bytes]]
+    ) -> None:
+        """Store a log leaf and the complete subtrees it closes; DuplicateKey if ``seq`` is taken."""
+        statements: list[tuple[Any, ...]] = [
+            (insert(log_entries).values(seq=seq, handle=handle, entry=entry, leaf_hash=leaf),)
+        ]
+        if completed:
+            statements.append(
+                (insert(log_nodes), [{"level": lv, "idx": ix, "hash": h} for lv, ix, h in completed])
+            )
+        await self._insert_unique(*statements)
+
     async def set_meta(self, key: str, value: str) -> None:
         await self.conn.execute(insert(node_meta).values(key=key, value=value))
 
@@ -191,9 +255,15 @@ class Repository:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Transaction]:
-        """One write transaction: committed when the block ends, rolled back if it raises."""
+        """One write transaction: committed when the block ends, rolled back if it raises.
+
+        Callbacks a writer put on ``tx.after_commit`` run only once the commit has succeeded.
+        """
         async with self.engines.writer.begin() as conn:
-            yield Transaction(conn)
+            tx = Transaction(conn)
+            yield tx
+        for callback in tx.after_commit:
+            callback()
 
     async def get_record(self, identifier: Identifier) -> Record | None:
         """The committed record, or None. On SQLite a direct point read (see SqlitePointReader)."""
@@ -267,6 +337,11 @@ class Repository:
             ).all()
         return {status: count for status, count in rows}
 
+    async def count_records(self) -> int:
+        """All stored handles, the node's own included."""
+        async with self.engines.reader.connect() as conn:
+            return (await conn.execute(select(func.count()).select_from(handles))).scalar_one()
+
     async def count_identifiers(self) -> int:
         """Identifiers registered by enterprises: all handles but prefix handles and ``<prefix>/ADMIN``."""
         admin_handles = select(enterprises.c.prefix.concat("/ADMIN"))
@@ -295,6 +370,30 @@ class Repository:
             }
             for r in rows
         ]
+
+    @asynccontextmanager
+    async def log_reader(self) -> AsyncIterator[tuple[int, Callable[[int, int], Awaitable[bytes]]]]:
+        """(tree size, subtree lookup) on one connection: a consistent view for building proofs."""
+        async with self.engines.reader.connect() as conn:
+            size = await _log_size(conn)
+
+            async def subtree(level: int, index: int) -> bytes:
+                return await _subtree(conn, level, index)
+
+            yield size, subtree
+
+    async def latest_log_entry(self, handle: str) -> tuple[int, str, bytes] | None:
+        """(seq, entry, leaf hash) of the newest log entry about ``handle``."""
+        async with self.engines.reader.connect() as conn:
+            row = (
+                await conn.execute(
+                    select(log_entries.c.seq, log_entries.c.entry, log_entries.c.leaf_hash)
+                    .where(log_entries.c.handle == handle)
+                    .order_by(log_entries.c.seq.desc())
+                    .limit(1)
+                )
+            ).first()
+        return (row.seq, row.entry, bytes(row.leaf_hash)) if row else None
 
     async def get_meta(self, key: str) -> str | None:
         async with self.engines.reader.connect() as conn:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import BigInteger, Date, DateTime, Index, Integer, MetaData, String, Text
+from sqlalchemy import BigInteger, Date, DateTime, Index, Integer, LargeBinary, MetaData, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 # SQLite only makes INTEGER PRIMARY KEY an auto-incrementing rowid.
@@ -81,7 +81,32 @@ class NodeMetaRow(Base):
     value: Mapped[str] = mapped_column(Text)
 
 
+class LogEntryRow(Base):
+    """A leaf of the transparency log: one registration, modification or deletion, in order."""
+
+    __tablename__ = "log_entries"
+
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    handle: Mapped[str] = mapped_column(String(400))
+    entry: Mapped[str] = mapped_column(Text)
+    leaf_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+
+    __table_args__ = (Index("ix_log_entries_handle_seq", "handle", "seq"),)
+
+
+class LogNodeRow(Base):
+    """The hash of a complete (perfect) subtree of the log: 2**level leaves from leaf idx * 2**level."""
+
+    __tablename__ = "log_nodes"
+
+    level: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    idx: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+
+
 handles = HandleRow.__table__
 enterprises = EnterpriseRow.__table__
 audit = AuditRow.__table__
 node_meta = NodeMetaRow.__table__
+log_entries = LogEntryRow.__table__
+log_nodes = LogNodeRow.__table__

@@ -14,6 +14,18 @@ from tests.http.helpers import basic, get_json, onboard, operator, put_values
 
 ISO_Z = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
 URL_VALUE = {"index": 1, "type": "URL", "data": {"format": "string", "value": "https://example.com/pump/123"}}
+COMPACT_JWS = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
+
+
+def signature_of(values: list[dict[str, Any]]) -> dict[str, Any]:
+    """The record's only signature: an HS_SIGNATURE at index 400 holding a compact JWS."""
+    signatures = [v for v in values if v["index"] == 400 or v["type"] == "HS_SIGNATURE"]
+    assert len(signatures) == 1, signatures
+    signature = signatures[0]
+    assert (signature["index"], signature["type"]) == (400, "HS_SIGNATURE")
+    assert signature["data"]["format"] == "string"
+    assert COMPACT_JWS.fullmatch(signature["data"]["value"])
+    return signature
 
 
 @pytest.fixture
@@ -42,7 +54,7 @@ async def test_create_resolve_replace(node: Server, session: aiohttp.ClientSessi
 
     status, body = await get_json(session, f"{node.url}/api/handles/{handle}")
     assert status == 200 and body["responseCode"] == 1 and body["handle"] == handle
-    url, admin = body["values"]
+    url, admin, signature = body["values"]
     assert url["index"] == 1 and url["type"] == "URL" and url["ttl"] == 86400
     assert url["data"] == {"format": "string", "value": "https://example.com/pump/123"}
     assert ISO_Z.fullmatch(url["timestamp"])
@@ -52,6 +64,8 @@ async def test_create_resolve_replace(node: Server, session: aiohttp.ClientSessi
         "format": "admin",
         "value": {"handle": f"{prefix}/ADMIN", "index": 300, "permissions": "011111110011"},
     }
+    # Every stored record carries the node's signature at index 400.
+    assert signature_of(body["values"]) == signature
 
     status, body = await put_values(session, node, handle, [URL_VALUE], auth, overwrite="false")
     assert (status, body["responseCode"]) == (409, 101)
@@ -60,7 +74,12 @@ async def test_create_resolve_replace(node: Server, session: aiohttp.ClientSessi
     status, body = await put_values(session, node, handle, replacement, auth)
     assert (status, body["responseCode"]) == (200, 1)
     _, body = await get_json(session, f"{node.url}/api/handles/{handle}")
-    assert [(v["index"], v["type"]) for v in body["values"]] == [(2, "EMAIL"), (100, "HS_ADMIN")]
+    assert [(v["index"], v["type"]) for v in body["values"]] == [
+        (2, "EMAIL"),
+        (100, "HS_ADMIN"),
+        (400, "HS_SIGNATURE"),
+    ]
+    signature_of(body["values"])
 
 
 async def test_body_shapes_and_data_shorthand(node: Server, session: aiohttp.ClientSession) -> None:
@@ -162,7 +181,8 @@ async def test_index_scoped_writes_and_deletes(node: Server, session: aiohttp.Cl
     ) as resp:
         assert resp.status == 200
     _, body = await get_json(session, f"{node.url}/api/handles/{handle}")
-    assert [v["index"] for v in body["values"]] == [1, 100]
+    assert [v["index"] for v in body["values"]] == [1, 100, 400]
+    signature_of(body["values"])
     async with session.delete(f"{node.url}/api/handles/{handle}", headers=auth) as resp:
         assert (resp.status, await resp.json()) == (200, {"responseCode": 1, "handle": handle})
     status, _ = await get_json(session, f"{node.url}/api/handles/{handle}")
@@ -214,10 +234,12 @@ async def test_secrets_never_returned_and_private_values_need_credentials(
     _, anonymous = await get_json(session, url)
     _, owner = await get_json(session, url, headers=auth)
     _, public_only = await get_json(session, f"{url}?publicOnly=true", headers=auth)
-    assert [v["index"] for v in anonymous["values"]] == [1, 100]
-    assert [v["index"] for v in owner["values"]] == [1, 2, 100]
+    assert [v["index"] for v in anonymous["values"]] == [1, 100, 400]
+    assert [v["index"] for v in owner["values"]] == [1, 2, 100, 400]
     assert owner["values"][1]["permissions"] == "1100"
-    assert [v["index"] for v in public_only["values"]] == [1, 100]
+    assert [v["index"] for v in public_only["values"]] == [1, 100, 400]
+    for body in (anonymous, owner, public_only):
+        signature_of(body["values"])
 
 
 async def test_list_handles_by_prefix(node: Server, session: aiohttp.ClientSession) -> None:
@@ -263,6 +285,8 @@ async def test_bad_input_gets_a_json_error_and_changes_nothing(
     existing = f"{prefix}/EXISTING"
     await put_values(session, node, existing, [URL_VALUE], auth)
     wrong_secret = basic(f"300:{prefix}/ADMIN", "not-the-secret")
+    node_record = node.operator[0].split(":", 1)[1]  # 0.NA/<node prefix>, holding the signing keys
+    forged = {"index": 400, "type": "HS_SIGNATURE", "data": "eyJhbGciOiJFZERTQSJ9.e30.AAAA"}
     json_header = {"Content-Type": "application/json"}
 
     cases: list[tuple[str, str, dict[str, Any], int, int]] = [
@@ -302,6 +326,29 @@ async def test_bad_input_gets_a_json_error_and_changes_nothing(
             400,
             202,
         ),
+        (
+            "value at the signature index",
+            existing,
+            {"json": [{**URL_VALUE, "index": 400}], "headers": auth},
+            400,
+            202,
+        ),
+        ("forged signature", existing, {"json": [URL_VALUE, forged], "headers": auth}, 400, 202),
+        ("HS_SIGNATURE elsewhere", existing, {"json": [{**forged, "index": 7}], "headers": auth}, 400, 202),
+        (
+            "signature index scoped",
+            existing,
+            {"json": [forged], "headers": operator(node), "params": {"index": "400"}},
+            400,
+            202,
+        ),
+        (
+            "node record by the operator",
+            node_record,
+            {"json": [URL_VALUE], "headers": operator(node)},
+            403,
+            401,
+        ),
         ("someone else's prefix", f"{other_prefix}/X", {"json": [URL_VALUE], "headers": auth}, 403, 401),
         ("someone else's record", existing, {"json": [URL_VALUE], "headers": other_auth}, 403, 401),
         ("prefix handle", f"0.NA/{prefix}", {"json": [URL_VALUE], "headers": auth}, 403, 401),
@@ -340,6 +387,20 @@ async def test_bad_input_gets_a_json_error_and_changes_nothing(
         ("delete without credentials", {}, 401, 402),
         ("delete by another enterprise", {"headers": other_auth}, 403, 401),
         ("delete own admin handle", {"headers": auth, "handle": f"{prefix}/ADMIN"}, 403, 401),
+        ("delete the signature", {"headers": auth, "params": {"index": "400"}}, 400, 202),
+        (
+            "delete the signature as operator",
+            {"headers": operator(node), "params": {"index": "400"}},
+            400,
+            202,
+        ),
+        ("delete the node record", {"headers": operator(node), "handle": node_record}, 403, 401),
+        (
+            "delete a node key",
+            {"headers": operator(node), "handle": node_record, "params": {"index": "301"}},
+            403,
+            401,
+        ),
     ]:
         handle = kwargs.pop("handle", existing)
         before = await _snapshot(session, node, handle)

@@ -42,6 +42,7 @@ def test_pyhandle_round_trip(node: Server) -> None:
     assert record["URL"] == "https://example.com/pump/123"
     assert record["CHECKSUM"] == "sha256:abc"
     assert "HS_ADMIN" in record
+    assert record["HS_SIGNATURE"].count(".") == 2  # the node's signature (a compact JWS) reads as a value
     assert client.get_value_from_handle(handle, "URL") == "https://example.com/pump/123"
 
     # modify a value, and add one
@@ -51,7 +52,9 @@ def test_pyhandle_round_trip(node: Server) -> None:
 
     # delete a value
     client.delete_handle_value(handle, "CHECKSUM")
-    assert "CHECKSUM" not in client.retrieve_handle_record(handle)
+    record = client.retrieve_handle_record(handle)
+    assert "CHECKSUM" not in record
+    assert record["URL"] == "https://example.com/pump/123-v2" and "HS_SIGNATURE" in record
 
     # list the prefix's handles with the same credentials pyhandle sends
     token = utilhandle.create_authentication_string(username, secret)

@@ -46,6 +46,10 @@ def _unique_column_sets(conn: Connection, table: str) -> set[tuple[str, ...]]:
     return found
 
 
+def _primary_key(conn: Connection, table: str) -> tuple[str, ...]:
+    return tuple(inspect(conn).get_pk_constraint(table)["constrained_columns"])
+
+
 def _indexes(conn: Connection, table: str) -> dict[str, tuple[tuple[str, ...], bool]]:
     return {
         ix["name"]: (tuple(ix["column_names"]), bool(ix["unique"])) for ix in inspect(conn).get_indexes(table)
@@ -63,7 +67,15 @@ async def test_migrated_schema_matches_metadata(engines: Engines) -> None:
         diff = await conn.run_sync(_schema_diff)
         tables = await conn.run_sync(_table_names)
     assert diff == []
-    assert tables == {"handles", "enterprises", "audit", "node_meta", "alembic_version"}
+    assert tables == {
+        "handles",
+        "enterprises",
+        "audit",
+        "node_meta",
+        "log_entries",
+        "log_nodes",
+        "alembic_version",
+    }
 
 
 async def test_migrate_is_idempotent(engines: Engines) -> None:
@@ -76,7 +88,7 @@ async def test_migrate_is_idempotent(engines: Engines) -> None:
         versions = (await conn.execute(text("SELECT version_num FROM alembic_version"))).scalars().all()
         kept = (await conn.execute(text("SELECT value FROM node_meta WHERE key = 'probe'"))).scalar()
         diff = await conn.run_sync(_schema_diff)
-    assert versions == ["0001"]
+    assert versions == ["0002"]
     assert kept == "kept"  # a second run neither recreates nor wipes tables
     assert diff == []
 
@@ -89,12 +101,18 @@ async def test_expected_indexes_exist(engines: Engines) -> None:
         handle_indexes = await conn.run_sync(_indexes, "handles")
         enterprise_indexes = await conn.run_sync(_indexes, "enterprises")
         audit_indexes = await conn.run_sync(_indexes, "audit")
+        log_indexes = await conn.run_sync(_indexes, "log_entries")
+        log_entry_key = await conn.run_sync(_primary_key, "log_entries")
+        log_node_key = await conn.run_sync(_primary_key, "log_nodes")
     assert ("handle",) in handle_uniques
     assert handle_indexes["ix_handles_prefix_handle"] == (("prefix", "handle"), False)
     assert {("uscc",), ("prefix",), ("number",)} <= enterprise_uniques
     for column in ("district", "industry", "status", "registered_on"):
         assert enterprise_indexes[f"ix_enterprises_{column}"] == ((column,), False)
     assert audit_indexes["ix_audit_target"] == (("target",), False)
+    assert log_indexes["ix_log_entries_handle_seq"] == (("handle", "seq"), False)
+    assert log_entry_key == ("seq",)  # one leaf per sequence number: the log has no forks
+    assert log_node_key == ("level", "idx")
 
 
 async def test_unique_handle_is_enforced_by_the_database(engines: Engines) -> None:
@@ -111,6 +129,19 @@ async def test_unique_handle_is_enforced_by_the_database(engines: Engines) -> No
             await conn.execute(text(row))
     async with engines.reader.connect() as conn:
         assert (await conn.execute(text("SELECT count(*) FROM handles"))).scalar() == 1
+
+
+async def test_one_log_leaf_per_sequence_number_is_enforced_by_the_database(engines: Engines) -> None:
+    await migrate(engines)
+    insert = text("INSERT INTO log_entries (seq, handle, entry, leaf_hash) VALUES (0, :handle, '{}', :leaf)")
+    async with engines.writer.begin() as conn:
+        await conn.execute(insert, {"handle": "88.999.1001/x", "leaf": b"\x00" * 32})
+    with pytest.raises(IntegrityError):
+        async with engines.writer.begin() as conn:
+            await conn.execute(insert, {"handle": "88.999.1001/y", "leaf": b"\x01" * 32})
+    async with engines.reader.connect() as conn:
+        rows = (await conn.execute(text("SELECT seq, handle FROM log_entries"))).all()
+    assert [tuple(r) for r in rows] == [(0, "88.999.1001/x")]
 
 
 async def test_sqlite_uses_wal_and_busy_timeout(tmp_path: Path) -> None:

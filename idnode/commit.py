@@ -1,0 +1,153 @@
+"""Committing record changes: sign, store, audit and log, all inside the caller's transaction.
+
+Every write of a record goes through a ``Committer`` so that no record is stored unsigned, no change
+escapes the audit trail, and the transparency log always matches the store.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+from typing import Any
+
+from idnode.keys import ActiveKey, NodeKeys
+from idnode.model.identifier import Identifier
+from idnode.model.record import Record
+from idnode.model.values import HS_SECKEY, HandleValue
+from idnode.signing import (
+    HS_SIGNATURE,
+    SIGNATURE_INDEX,
+    record_digest,
+    signature_token,
+    value_digests,
+    withheld_indexes,
+)
+from idnode.storage.repository import Transaction
+from idnode.translog import LogAppender
+
+CREATE, MODIFY, DELETE = "create", "modify", "delete"
+
+
+def epoch() -> int:
+    return int(time.time())
+
+
+def audit_form(record: Record | None) -> list[dict[str, Any]] | None:
+    """Values as the audit log keeps them (secret hashes are not copied into the log)."""
+    if record is None:
+        return None
+    return [
+        v.to_json() if v.type != HS_SECKEY else {"index": v.index, "type": HS_SECKEY} for v in record.values
+    ]
+
+
+def _fields(record: Record) -> list[tuple[int, str, str, Any, str]]:
+    return [(v.index, v.type, v.format, v.data, v.permissions) for v in record.values]
+
+
+def digests_of(record: Record) -> list[dict[str, Any]]:
+    return value_digests(_fields(record))
+
+
+def content_digest(record: Record) -> str:
+    """The digest the transparency log keeps of a record's public content (signature excluded)."""
+    return record_digest(str(record.identifier), digests_of(record))
+
+
+class Committer:
+    """Signs and stores records on behalf of the registry; see the module docstring."""
+
+    def __init__(self, keys: NodeKeys, signature_lifetime: int, sign_records: bool = True) -> None:
+        self.keys = keys
+        self.signature_lifetime = signature_lifetime
+        self.sign_records = sign_records
+        self.log = LogAppender()
+
+    async def active_key(self, tx: Transaction) -> ActiveKey:
+        """The active signing key, re-read from the node record at most once a second."""
+        cached = self.keys.cached()
+        if cached is not None:
+            return cached
+        node = await tx.get_record(self.keys.node_handle)
+        if node is None:
+            raise LookupError("the node record is missing; run 'idnode init'")
+        active = self.keys.active_in(node)
+        self.keys.remember(active)
+        return active
+
+    def signed(self, record: Record, key: ActiveKey) -> Record:
+        """``record`` with a fresh HS_SIGNATURE at index 400 over its public values."""
+        now = epoch()
+        token = signature_token(
+            key.key,
+            key.ref,
+            key.chain,
+            str(record.identifier),
+            digests_of(record),
+            withheld_indexes(_fields(record)),
+            now,
+            self.signature_lifetime,
+        )
+        signature = HandleValue(
+            index=SIGNATURE_INDEX, type=HS_SIGNATURE, format="string", data=token, timestamp=now
+        )
+        unsigned = [v for v in record.values if v.index != SIGNATURE_INDEX]
+        return replace(record, values=Record.sorted_values([*unsigned, signature]))
+
+    async def _sign(self, tx: Transaction, record: Record) -> Record:
+        if not self.sign_records:
+            return record
+        if record.identifier == self.keys.node_handle:
+            key = self.keys.active_in(record)  # the node record is signed by the key it publishes
+        else:
+            key = await self.active_key(tx)
+        return self.signed(record, key)
+
+    async def _log(
+        self,
+        tx: Transaction,
+        actor: str,
+        audit_action: str,
+        old: Record | None,
+        new: Record | None,
+        target: Identifier,
+    ) -> None:
+        """The audit row and the transparency-log entry of one change."""
+        await tx.add_audit(actor, audit_action, str(target), audit_form(old), audit_form(new))
+        log_action = CREATE if old is None else DELETE if new is None else MODIFY
+        await self.log.append(tx, str(target), log_action, content_digest(new) if new else None, epoch())
+
+    async def create(self, tx: Transaction, actor: str, record: Record) -> Record:
+        """Sign and insert a new record; raises DuplicateKey (from the store) if it exists."""
+        record = await self._sign(tx, record)
+        await tx.insert_record(record)
+        await self._log(tx, actor, CREATE, None, record, record.identifier)
+        return record
+
+    async def change(
+        self,
+        tx: Transaction,
+        actor: str,
+        current: Record,
+        values: tuple[HandleValue, ...],
+        action: str = MODIFY,
+    ) -> Record | None:
+        """Sign and store new values for ``current``; None if the record moved on (retry)."""
+        record = await self._sign(tx, Record(current.identifier, values, current.version + 1))
+        if not await tx.replace_record(record, current.version):
+            return None
+        await self._log(tx, actor, action, current, record, record.identifier)
+        return record
+
+    async def delete(self, tx: Transaction, actor: str, current: Record) -> bool:
+        """Delete ``current``; False if the record moved on (retry)."""
+        if not await tx.delete_record(current.identifier, current.version):
+            return False
+        await self._log(tx, actor, DELETE, current, None, current.identifier)
+        return True
+
+    async def resign(self, tx: Transaction, current: Record, key: ActiveKey) -> bool:
+        """Replace ``current``'s signature with one by ``key``; the content is unchanged, so nothing is
+        logged (the caller audits the pass). False if the record moved on."""
+        record = replace(self.signed(current, key), version=current.version + 1)
+        return await tx.replace_record(record, current.version)

@@ -1,0 +1,49 @@
+"""The node itself: its prefix, operator username and signing keys; the transparency log."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from idnode.http.errors import json_response
+from idnode.http.keys import KEYRING, LOG, REGISTRY, SETTINGS
+from idnode.model.errors import ProtocolError
+from idnode.model.identifier import Identifier
+
+
+async def node_info(request: web.Request) -> web.Response:
+    keys = await request.app[KEYRING].describe()
+    return json_response(
+        {
+            "responseCode": 1,
+            "nodePrefix": request.app[SETTINGS].node_prefix_canonical,
+            "operator": request.app[REGISTRY].operator_username,
+            **keys,
+        }
+    )
+
+
+async def tree_head(request: web.Request) -> web.Response:
+    return json_response(await request.app[LOG].signed_tree_head())
+
+
+async def inclusion_proof(request: web.Request) -> web.Response:
+    handle = request.query.get("handle")
+    if not handle:
+        raise ProtocolError("Give the handle: /api/log/proof?handle=<prefix>/<suffix>.")
+    return json_response(await request.app[LOG].inclusion(str(Identifier.parse(handle))))
+
+
+async def consistency_proof(request: web.Request) -> web.Response:
+    try:
+        first, second = int(request.query["first"]), int(request.query["second"])
+    except (KeyError, ValueError):
+        raise ProtocolError("Give two tree sizes: /api/log/consistency?first=<n>&second=<m>.") from None
+    return json_response(await request.app[LOG].consistency(first, second))
+
+
+routes = [
+    web.get("/api/node", node_info),
+    web.get("/api/log/sth", tree_head),
+    web.get("/api/log/proof", inclusion_proof),
+    web.get("/api/log/consistency", consistency_proof),
+]

@@ -1,0 +1,139 @@
+"""The transparency log: every registration, modification and deletion, in an RFC 9162 Merkle tree.
+
+A log entry is the canonical JSON ``{"action", "handle", "record", "seq", "time"}`` where ``record``
+is the content digest of the record after the change (``signing.record_digest``; null for a
+deletion). Entries are appended inside the write transaction that makes the change, so the log and
+the store never disagree. The tree's complete subtrees are stored with the leaves, so signed tree
+heads, inclusion proofs and consistency proofs cost O(log n) lookups, and a restarted node serves
+exactly the tree its stored leaves define.
+
+JSON shapes follow RFC 6962's API: ``tree_size``, ``timestamp`` (ms), ``sha256_root_hash`` and
+``tree_head_signature`` (here a compact JWS by the node key over the other three plus ``iss``),
+``leaf_index`` and ``audit_path``, ``consistency``; hashes are standard base64.
+"""
+
+from __future__ import annotations
+
+import base64
+import time
+from collections.abc import Awaitable, Callable
+from functools import partial
+from typing import Any
+
+from idnode import merkle
+from idnode.keys import ActiveKey
+from idnode.model.errors import ConflictingUpdate, HandleNotFound, ProtocolError
+from idnode.model.values import iso_timestamp
+from idnode.signing import canonical_json, jws_sign
+from idnode.storage.repository import DuplicateKey, Repository, Transaction
+
+MAX_APPEND_ATTEMPTS = 20
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+class LogAppender:
+    """Appends entries inside write transactions, remembering the tree's right edge between appends.
+
+    The edge (tree size and the perfect subtrees an append may need as left siblings) is only updated
+    after the transaction commits. An append that finds its sequence number taken (another process
+    appended meanwhile) reloads the size and retries; the database's primary key on the sequence
+    number is what keeps the log gap-free and single-valued, across processes and on PostgreSQL.
+    """
+
+    def __init__(self) -> None:
+        self._size: int | None = None
+        self._edge: dict[tuple[int, int], bytes] = {}
+
+    async def append(self, tx: Transaction, handle: str, action: str, content: str | None, now: int) -> int:
+        """Append one entry inside ``tx``; return its sequence number."""
+        for _ in range(MAX_APPEND_ATTEMPTS):
+            if self._size is None:
+                self._size, self._edge = await tx.log_size(), {}
+            seq = self._size
+            entry = canonical_json(
+                {
+                    "action": action,
+                    "handle": handle,
+                    "record": content,
+                    "seq": seq,
+                    "time": iso_timestamp(now),
+                }
+            )
+            leaf = merkle.leaf_hash(entry)
+
+            async def subtree(level: int, index: int) -> bytes:
+                known = self._edge.get((level, index))
+                return known if known is not None else await tx.log_subtree(level, index)
+
+            completed = await merkle.completed_subtrees(seq, leaf, subtree)
+            try:
+                await tx.append_log(seq, handle, entry.decode("utf-8"), leaf, completed)
+            except DuplicateKey:
+                self._size = None  # someone else appended: start again from the stored size
+                continue
+            tx.after_commit.append(partial(self._advance, seq, leaf, completed))
+            return seq
+        raise ConflictingUpdate("The transparency log is busy; retry.")
+
+    def _advance(self, seq: int, leaf: bytes, completed: list[tuple[int, int, bytes]]) -> None:
+        if self._size != seq:  # another append in this process got there first: reload next time
+            self._size = None
+            return
+        top_level, top_index, top_hash = completed[-1] if completed else (0, seq, leaf)
+        # Subtrees inside the new top one are never needed as siblings again.
+        self._edge = {(lv, ix): h for (lv, ix), h in self._edge.items() if lv > top_level}
+        self._edge[(top_level, top_index)] = top_hash
+        self._size = seq + 1
+
+
+class TransparencyLog:
+    """Read side of the log: signed tree heads and proofs."""
+
+    def __init__(self, repository: Repository, active_key: Callable[[], Awaitable[ActiveKey]]) -> None:
+        self.repository = repository
+        self.active_key = active_key
+
+    async def _signed_head(self, size: int, root: bytes) -> dict[str, Any]:
+        key = await self.active_key()
+        head = {"tree_size": size, "timestamp": int(time.time() * 1000), "sha256_root_hash": b64(root)}
+        return {**head, "tree_head_signature": jws_sign(key.key.key, {**head, "iss": key.ref}, key.ref)}
+
+    async def signed_tree_head(self) -> dict[str, Any]:
+        async with self.repository.log_reader() as (size, subtree):
+            root = await merkle.range_hash(subtree, 0, size)
+        return await self._signed_head(size, root)
+
+    async def inclusion(self, handle: str) -> dict[str, Any]:
+        """The newest entry about ``handle``, its audit path, and the signed head it leads to."""
+        latest = await self.repository.latest_log_entry(handle)
+        if latest is None:
+            raise HandleNotFound(f"The log has no entry for {handle}.")
+        seq, entry, leaf = latest
+        async with self.repository.log_reader() as (size, subtree):
+            path = await merkle.inclusion_proof(subtree, seq, size)
+            root = await merkle.range_hash(subtree, 0, size)
+        return {
+            "leaf_index": seq,
+            "entry": entry,
+            "leaf_hash": b64(leaf),
+            "audit_path": [b64(p) for p in path],
+            "sth": await self._signed_head(size, root),
+        }
+
+    async def consistency(self, first: int, second: int) -> dict[str, Any]:
+        async with self.repository.log_reader() as (size, subtree):
+            if not 0 < first <= second <= size:
+                raise ProtocolError(f"Need 0 < first <= second <= tree size ({size}).")
+            proof = await merkle.consistency_proof(subtree, first, second)
+            first_root = await merkle.range_hash(subtree, 0, first)
+            second_root = await merkle.range_hash(subtree, 0, second)
+        return {
+            "first": first,
+            "second": second,
+            "consistency": [b64(p) for p in proof],
+            "first_root_hash": b64(first_root),
+            "second_root_hash": b64(second_root),
+        }
