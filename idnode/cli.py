@@ -38,7 +38,8 @@ def _emit_json(data: Any) -> None:
 
 
 def _settings(args: argparse.Namespace) -> Settings:
-    flags = {name: getattr(args, name, None) for name in ("data_dir", "db", "node_prefix", "host", "port")}
+    names = ("data_dir", "db", "node_prefix", "host", "port", "workers", "redis")
+    flags = {name: getattr(args, name, None) for name in names}
     flags["config"] = getattr(args, "config", None)
     return load_settings(flags)
 
@@ -74,23 +75,11 @@ async def cmd_init(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    import uvloop
-    from aiohttp import web
-
-    from idnode.http.app import create_app
+    from idnode.http import server
 
     settings = _settings(args)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    loop = uvloop.new_event_loop()
-    asyncio.set_event_loop(loop)
-    web.run_app(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        loop=loop,
-        print=lambda _msg: console.print(f"idnode serving on http://{settings.host}:{settings.port}"),
-        access_log=None,
-    )
+    server.run(settings, announce=console.print)
     return 0
 
 
@@ -267,6 +256,10 @@ def _parser() -> argparse.ArgumentParser:
         serve = sub.add_parser(name, parents=[common], help=helptext)
         serve.add_argument("--host", help="listen address (default 127.0.0.1)")
         serve.add_argument("--port", type=int, help="listen port (default 8000)")
+        serve.add_argument("--workers", type=int, help="worker processes sharing the port (default 1)")
+        serve.add_argument(
+            "--redis", help="redis://host:port/db carrying cache invalidations between processes"
+        )
 
     enterprise = sub.add_parser("enterprise", help="onboard and manage enterprises")
     actions = enterprise.add_subparsers(dest="action", required=True)

@@ -74,8 +74,10 @@ def _fetcher(session: aiohttp.ClientSession, server: str) -> Fetch:
     cache: dict[str, dict[str, Any] | None] = {}
 
     async def fetch(handle: str) -> dict[str, Any] | None:
+        """The node's authoritative answer (``auth=true``: from its store, not from a cache)."""
         if handle not in cache:
-            async with session.get(f"{server}/api/handles/{quote(handle, safe='/')}") as response:
+            url = f"{server}/api/handles/{quote(handle, safe='/')}?auth=true"
+            async with session.get(url) as response:
                 cache[handle] = await response.json(content_type=None) if response.status == 200 else None
         return cache[handle]
 

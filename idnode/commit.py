@@ -7,7 +7,9 @@ escapes the audit trail, and the transparency log always matches the store.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import replace
+from functools import partial
 from typing import Any
 
 from idnode.keys import ActiveKey, NodeKeys
@@ -23,9 +25,10 @@ from idnode.signing import (
     withheld_indexes,
 )
 from idnode.storage.repository import Transaction
-from idnode.translog import LogAppender
+from idnode.translog import LogAppender, LogEntry
 
 CREATE, MODIFY, DELETE = "create", "modify", "delete"
+Digests = list[dict[str, Any]]
 
 
 def epoch() -> int:
@@ -62,6 +65,11 @@ class Committer:
         self.signature_lifetime = signature_lifetime
         self.sign_records = sign_records
         self.log = LogAppender()
+        self.listeners: list[Callable[[str], None]] = []  # called with each changed handle, after commit
+
+    def _notify_after_commit(self, tx: Transaction, handle: Identifier) -> None:
+        for listener in self.listeners:
+            tx.after_commit.append(partial(listener, str(handle)))
 
     async def active_key(self, tx: Transaction) -> ActiveKey:
         """The active signing key, re-read from the node record at most once a second."""
@@ -75,15 +83,16 @@ class Committer:
         self.keys.remember(active)
         return active
 
-    def signed(self, record: Record, key: ActiveKey) -> Record:
-        """``record`` with a fresh HS_SIGNATURE at index 400 over its public values."""
+    def signed(self, record: Record, key: ActiveKey, digests: Digests | None = None) -> Record:
+        """``record`` with a fresh HS_SIGNATURE at index 400 over its public values (``digests``, if
+        given, must be ``digests_of(record)``: callers that need them too compute them once)."""
         now = epoch()
         token = signature_token(
             key.key,
             key.ref,
             key.chain,
             str(record.identifier),
-            digests_of(record),
+            digests_of(record) if digests is None else digests,
             withheld_indexes(_fields(record)),
             now,
             self.signature_lifetime,
@@ -92,16 +101,16 @@ class Committer:
             index=SIGNATURE_INDEX, type=HS_SIGNATURE, format="string", data=token, timestamp=now
         )
         unsigned = [v for v in record.values if v.index != SIGNATURE_INDEX]
-        return replace(record, values=Record.sorted_values([*unsigned, signature]))
+        return Record(record.identifier, Record.sorted_values([*unsigned, signature]), record.version)
 
-    async def _sign(self, tx: Transaction, record: Record) -> Record:
+    async def _sign(self, tx: Transaction, record: Record, digests: Digests | None = None) -> Record:
         if not self.sign_records:
             return record
         if record.identifier == self.keys.node_handle:
             key = self.keys.active_in(record)  # the node record is signed by the key it publishes
         else:
             key = await self.active_key(tx)
-        return self.signed(record, key)
+        return self.signed(record, key, digests)
 
     async def _log(
         self,
@@ -116,13 +125,31 @@ class Committer:
         await tx.add_audit(actor, audit_action, str(target), audit_form(old), audit_form(new))
         log_action = CREATE if old is None else DELETE if new is None else MODIFY
         await self.log.append(tx, str(target), log_action, content_digest(new) if new else None, epoch())
+        self._notify_after_commit(tx, target)
 
     async def create(self, tx: Transaction, actor: str, record: Record) -> Record:
         """Sign and insert a new record; raises DuplicateKey (from the store) if it exists."""
-        record = await self._sign(tx, record)
-        await tx.insert_record(record)
-        await self._log(tx, actor, CREATE, None, record, record.identifier)
-        return record
+        return (await self.create_many(tx, actor, [record]))[0]
+
+    async def create_many(self, tx: Transaction, actor: str, records: Sequence[Record]) -> list[Record]:
+        """Sign and insert new records, each audited and logged as ``create`` does, with one multi-row
+        insert per table; raises DuplicateKey, storing none of them, if any exists. Returns the stored
+        records."""
+        if not records:
+            return []
+        now = epoch()
+        stored: list[Record] = []
+        entries: list[LogEntry] = []
+        for record in records:
+            handle, digests = str(record.identifier), digests_of(record)
+            stored.append(await self._sign(tx, record, digests))
+            entries.append((handle, CREATE, record_digest(handle, digests), now))
+        await tx.insert_records(stored)
+        await tx.add_audits(actor, CREATE, [(str(r.identifier), None, audit_form(r)) for r in stored])
+        await self.log.append_many(tx, entries)
+        for record in stored:
+            self._notify_after_commit(tx, record.identifier)
+        return stored
 
     async def change(
         self,
@@ -150,4 +177,5 @@ class Committer:
         """Replace ``current``'s signature with one by ``key``; the content is unchanged, so nothing is
         logged (the caller audits the pass). False if the record moved on."""
         record = replace(self.signed(current, key), version=current.version + 1)
+        self._notify_after_commit(tx, record.identifier)
         return await tx.replace_record(record, current.version)

@@ -33,6 +33,11 @@ class Settings:
     key_algorithm: str = "ed25519"
     signature_lifetime_days: int = 365
     sign_records: bool = True
+    workers: int = 1
+    cache_bytes: int = 256 * 1024 * 1024
+    negative_cache_seconds: float = 5.0
+    cache_staleness_seconds: float = 1.0
+    redis: str = ""
     config_file: Path | None = field(default=None, compare=False)
 
     @property
@@ -63,6 +68,8 @@ def _coerce(name: str, raw: Any) -> Any:
         return Path(raw)
     if kind == "int":
         return int(raw)
+    if kind == "float":
+        return float(raw)
     if kind == "bool":
         return raw if isinstance(raw, bool) else str(raw).strip().lower() in {"1", "true", "yes", "on"}
     if kind == "tuple[str, ...]":

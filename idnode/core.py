@@ -6,6 +6,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
+from idnode.bulk import BulkRegistrar
+from idnode.cache import ResolutionCache
 from idnode.commit import Committer
 from idnode.config import Settings
 from idnode.keyring import KeyRing
@@ -25,6 +27,7 @@ class Core:
     settings: Settings
     repository: Repository
     registry: Registry
+    bulk: BulkRegistrar
     resolver: Resolver
     stats: Stats
     keyring: KeyRing
@@ -48,6 +51,8 @@ async def open_core(settings: Settings) -> AsyncIterator[Core]:
         repository = Repository(engines)
         keys = NodeKeys(KeyStore(settings.keys_path), prefix_handle(settings.node_prefix_canonical))
         committer = Committer(keys, settings.signature_lifetime_days * 86400, settings.sign_records)
+        cache = ResolutionCache(settings.cache_bytes)
+        committer.listeners.append(lambda handle: cache.invalidate((handle,)))
         registry = Registry(repository, settings, committer)
         secret = await registry.initialise()
         keyring = KeyRing(repository, committer, settings)
@@ -55,7 +60,8 @@ async def open_core(settings: Settings) -> AsyncIterator[Core]:
             settings=settings,
             repository=repository,
             registry=registry,
-            resolver=Resolver(repository),
+            bulk=BulkRegistrar(registry),
+            resolver=Resolver(repository, cache, settings.negative_cache_seconds),
             stats=Stats(repository, settings.target_enterprises),
             keyring=keyring,
             log=TransparencyLog(repository, keyring.active_key),

@@ -35,7 +35,7 @@ from idnode.signing import (
     public_key_from_jwk,
     public_pem,
 )
-from idnode.storage.repository import Repository
+from idnode.storage.repository import SIGNATURES_EPOCH, Repository
 
 RESIGN_BATCH = 500
 KEYS_ACTOR = "operator (keys)"
@@ -142,6 +142,8 @@ class KeyRing:
                         tx, record, active
                     ):
                         changed += 1
+                if changed:
+                    await tx.increment_meta(SIGNATURES_EPOCH)  # caches elsewhere drop old signatures
                 await tx.add_audit(
                     KEYS_ACTOR,
                     "resign",

@@ -80,6 +80,40 @@ def _seckey_value(secret: str, now: int) -> HandleValue:
     )
 
 
+def prepare_values(values: Iterable[HandleValue], now: int) -> tuple[HandleValue, ...]:
+    """Client values as a write stores them: sorted, stamped ``now``, secret keys hashed.
+
+    Raises InvalidValue for a repeated index, a non-string HS_SECKEY, or a value at the signature's
+    index or of type HS_SIGNATURE (the node signs every record itself).
+    """
+    values = list(values)
+    if any(v.type == HS_SECKEY and v.format != "string" for v in values):
+        raise InvalidValue("HS_SECKEY values must have format 'string' (the secret itself).")
+    if any(v.index == SIGNATURE_INDEX or v.type == HS_SIGNATURE for v in values):
+        raise InvalidValue(
+            f"Index {SIGNATURE_INDEX} and HS_SIGNATURE values are the node's: it signs every record itself."
+        )
+    incoming = Record.sorted_values(
+        replace(v, data=hash_secret(v.data), permissions=SECKEY_PERMISSIONS) if v.type == HS_SECKEY else v
+        for v in values
+    )
+    return tuple(v.stamped(now) for v in incoming)
+
+
+def with_default_admin(
+    identifier: Identifier, values: tuple[HandleValue, ...], now: int
+) -> tuple[HandleValue, ...]:
+    """Give a new record without HS_ADMIN one pointing at its enterprise admin (as pyhandle does)."""
+    if any(v.type == HS_ADMIN for v in values):
+        return values
+    taken = {v.index for v in values}
+    index = next(i for i in range(ADMIN_INDEX, ADMIN_INDEX + len(taken) + 1) if i not in taken)
+    admin = _admin_value(
+        index, admin_handle(identifier.owning_prefix), SECKEY_INDEX, DEFAULT_ADMIN_PERMISSIONS, now
+    )
+    return Record.sorted_values([*values, admin])
+
+
 def _change_permission(old: HandleValue | None, new: HandleValue | None) -> Permission:
     """The HS_ADMIN bit a single value change needs."""
     is_admin = any(v is not None and v.type == HS_ADMIN for v in (old, new))
@@ -294,43 +328,24 @@ class Registry:
         also keeps the record's HS_ADMIN values when the body names none, so a record never loses its
         administrators by accident.
         """
-        self._require_principal(principal)
+        self.require_principal(principal)
         assert principal is not None
         chosen = None if indexes is None else set(indexes)
         if chosen is not None:
             stray = sorted(v.index for v in values if v.index not in chosen)
             if stray:
                 raise InvalidValue(f"Value index(es) {stray} not among the request's index parameters.")
-        if any(v.type == HS_SECKEY and v.format != "string" for v in values):
-            raise InvalidValue("HS_SECKEY values must have format 'string' (the secret itself).")
-        if any(v.index == SIGNATURE_INDEX or v.type == HS_SIGNATURE for v in values):
-            raise InvalidValue(
-                f"Index {SIGNATURE_INDEX} and HS_SIGNATURE values are the node's: it signs every "
-                "record itself."
-            )
         now = epoch()
-        incoming = Record.sorted_values(
-            replace(v, data=hash_secret(v.data), permissions=SECKEY_PERMISSIONS) if v.type == HS_SECKEY else v
-            for v in values
-        )
-        incoming = tuple(v.stamped(now) for v in incoming)
+        incoming = prepare_values(values, now)
         for _ in range(MAX_RETRIES):
             async with self.repository.transaction() as tx:
-                await self._require_writable_prefix(tx, principal, identifier)
+                await self.require_writable_prefix(tx, principal, identifier)
                 current = await tx.get_record(identifier, lock=True)
                 if current is None:
                     if chosen is not None:
                         raise HandleNotFound(f"Handle {identifier} not found.")
-                    record = Record(
-                        identifier, self._with_default_admin(identifier, incoming, now), version=1
-                    )
-                    await self._require(
-                        tx,
-                        principal,
-                        identifier,
-                        Permission.ADD_HANDLE,
-                        await self._prefix_admins(tx, identifier),
-                    )
+                    record = Record(identifier, with_default_admin(identifier, incoming, now), version=1)
+                    await self.require_add_handle(tx, principal, identifier)
                     try:
                         stored = await self.committer.create(tx, str(principal), record)
                     except DuplicateKey:
@@ -350,7 +365,7 @@ class Registry:
         self, principal: Principal | None, identifier: Identifier, indexes: Iterable[int] | None = None
     ) -> WriteResult:
         """Delete a whole handle, or only the values at ``indexes``."""
-        self._require_principal(principal)
+        self.require_principal(principal)
         assert principal is not None
         chosen = None if indexes is None else set(indexes)
         for _ in range(MAX_RETRIES):
@@ -412,20 +427,7 @@ class Registry:
             present[v.index] if v.index in present and present[v.index].same_content(v) else v for v in merged
         )
 
-    def _with_default_admin(
-        self, identifier: Identifier, values: tuple[HandleValue, ...], now: int
-    ) -> tuple[HandleValue, ...]:
-        """Give a new record without HS_ADMIN one pointing at its enterprise admin (as pyhandle does)."""
-        if any(v.type == HS_ADMIN for v in values):
-            return values
-        taken = {v.index for v in values}
-        index = next(i for i in range(ADMIN_INDEX, ADMIN_INDEX + len(taken) + 1) if i not in taken)
-        admin = _admin_value(
-            index, admin_handle(identifier.owning_prefix), SECKEY_INDEX, DEFAULT_ADMIN_PERMISSIONS, now
-        )
-        return Record.sorted_values([*values, admin])
-
-    async def _require_writable_prefix(
+    async def require_writable_prefix(
         self, tx: Transaction, principal: Principal, identifier: Identifier
     ) -> None:
         """Refuse writes to prefixes this node does not hold, to prefix handles, and for suspended firms."""
@@ -454,15 +456,18 @@ class Registry:
 
     async def _existing(self, tx: Transaction, principal: Principal, identifier: Identifier) -> Record:
         """The record a principal is about to change; raise if the prefix is not writable or it is absent."""
-        await self._require_writable_prefix(tx, principal, identifier)
+        await self.require_writable_prefix(tx, principal, identifier)
         record = await tx.get_record(identifier, lock=True)
         if record is None:
             raise HandleNotFound(f"Handle {identifier} not found.")
         return record
 
-    async def _prefix_admins(self, tx: Transaction, identifier: Identifier) -> list[tuple[AdminRef, str]]:
+    async def require_add_handle(self, tx: Transaction, principal: Principal, identifier: Identifier) -> None:
+        """Raise unless ``principal`` may create handles like ``identifier``: ADD_HANDLE as the prefix
+        handle's HS_ADMIN values grant it (the answer is the same for every handle under one prefix)."""
         prefix_record = await tx.get_record(prefix_handle(identifier.owning_prefix))
-        return prefix_record.admins() if prefix_record else []
+        admins = prefix_record.admins() if prefix_record else []
+        await self._require(tx, principal, identifier, Permission.ADD_HANDLE, admins)
 
     async def _require_value_change(
         self,
@@ -486,13 +491,14 @@ class Registry:
             raise InsufficientPermissions(f"{principal} lacks {wanted.name} on {identifier}.")
 
     @staticmethod
-    def _require_principal(principal: Principal | None) -> None:
+    def require_principal(principal: Principal | None) -> None:
+        """Raise AuthenticationNeeded for an anonymous caller."""
         if principal is None:
             raise AuthenticationNeeded("Authentication needed: send Basic credentials as 300:<prefix>/ADMIN.")
 
     def require_operator(self, principal: Principal | None) -> None:
         """Raise unless ``principal`` is the node operator."""
-        self._require_principal(principal)
+        self.require_principal(principal)
         assert principal is not None
         if not principal.is_operator:
             raise InsufficientPermissions("Only the node operator may do this.")

@@ -1,18 +1,31 @@
 """The read path: resolve a handle to the values a caller may see, in Handle.Net JSON.
 
 Secret keys are never returned. Anonymous callers (and ``publicOnly``) get public values; a caller
-holding READ_VALUE on the record also gets the admin-readable ones.
+holding READ_VALUE on the record also gets the admin-readable ones. Anonymous answers are the same
+for everyone, so ``respond`` serves them as pre-serialised bytes from the resolution cache.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import hashlib
+import time
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from idnode.model.errors import AuthenticationNeeded, HandleNotFound, InsufficientPermissions, ValuesNotFound
+import orjson
+
+from idnode.cache import CachedResponse, ResolutionCache
+from idnode.model.errors import (
+    AuthenticationNeeded,
+    HandleNotFound,
+    IdnodeError,
+    InsufficientPermissions,
+    ValuesNotFound,
+)
 from idnode.model.identifier import Identifier, canonical_prefix, prefix_handle
 from idnode.model.permissions import Permission, Principal, granted
+from idnode.model.query import ResolveQuery
 from idnode.model.record import Record
 from idnode.model.values import HandleValue
 from idnode.storage.repository import Repository
@@ -39,11 +52,58 @@ class Resolution:
         return {"responseCode": 1, "handle": self.handle, "values": [v.to_json() for v in self.values]}
 
 
-class Resolver:
-    """Resolves identifiers from the store."""
+def encode(body: dict[str, Any], pretty: bool = False) -> bytes:
+    return orjson.dumps(body, option=orjson.OPT_INDENT_2 if pretty else 0)
 
-    def __init__(self, repository: Repository) -> None:
+
+def cached_response(response_code: int, body: bytes, ttl: float) -> CachedResponse:
+    etag = '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"'
+    return CachedResponse(response_code, body, etag, time.monotonic() + ttl)
+
+
+class Resolver:
+    """Resolves identifiers from the store, through ``cache`` for anonymous answers."""
+
+    def __init__(self, repository: Repository, cache: ResolutionCache, negative_ttl: float) -> None:
         self.repository = repository
+        self.cache = cache
+        self.negative_ttl = negative_ttl
+
+    def cached(self, asked: str, raw_query: str) -> CachedResponse | None:
+        """The cached anonymous answer to ``GET /api/handles/{asked}?{raw_query}``, if there is one
+        (never for ``auth=true``, which asks for the store's answer)."""
+        if "auth" in raw_query:
+            return None
+        return self.cache.get(f"{asked}?{raw_query}")
+
+    async def respond(self, asked: str, query: Iterable[tuple[str, str]], raw_query: str) -> CachedResponse:
+        """The anonymous answer to ``GET /api/handles/{asked}?{raw_query}`` (``query`` its decoded
+        pairs): from the cache when it holds one, else resolved and cached for the smallest TTL of
+        the values served (not at all for TTL 0), or ``negative_ttl`` for an absent handle. Errors
+        are answers too (responseCode and message), never exceptions."""
+        try:
+            identifier = Identifier.parse(asked)
+            request = ResolveQuery.from_pairs(query)
+        except IdnodeError as exc:
+            return cached_response(exc.response_code, encode(_error_body(exc, asked)), 0)
+        handle, variant = str(identifier), f"{asked}?{raw_query}"
+        if not request.authoritative:
+            hit = self.cache.get(variant)
+            if hit is not None:
+                return hit
+        generation = self.cache.generation
+        try:
+            resolution = await self.resolve(
+                identifier, asked_as=asked, indexes=request.indexes, types=request.types, public_only=True
+            )
+        except HandleNotFound as exc:
+            answer = cached_response(exc.response_code, encode(_error_body(exc, asked)), self.negative_ttl)
+        else:
+            body = resolution.to_json()
+            ttl = min((v.ttl for v in resolution.values), default=self.negative_ttl)
+            answer = cached_response(body["responseCode"], encode(body, request.pretty), ttl)
+        self.cache.put(handle, variant, answer, generation)
+        return answer
 
     async def record(self, identifier: Identifier) -> Record:
         record = await self.repository.get_record(identifier)
@@ -95,3 +155,7 @@ class Resolver:
             record.admins(),
             self.repository.vlist,
         )
+
+
+def _error_body(exc: IdnodeError, handle: str) -> dict[str, Any]:
+    return {"responseCode": exc.response_code, "message": exc.message, "handle": handle}

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import base64
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from functools import partial
 from typing import Any
 
@@ -28,6 +28,9 @@ from idnode.signing import canonical_json, jws_sign
 from idnode.storage.repository import DuplicateKey, Repository, Transaction
 
 MAX_APPEND_ATTEMPTS = 20
+
+Edge = dict[tuple[int, int], bytes]  # (level, index) -> hash of the perfect subtrees on the right edge
+LogEntry = tuple[str, str, str | None, int]  # handle, action, content digest (None: deleted), epoch time
 
 
 def b64(data: bytes) -> str:
@@ -45,48 +48,68 @@ class LogAppender:
 
     def __init__(self) -> None:
         self._size: int | None = None
-        self._edge: dict[tuple[int, int], bytes] = {}
+        self._edge: Edge = {}
 
     async def append(self, tx: Transaction, handle: str, action: str, content: str | None, now: int) -> int:
         """Append one entry inside ``tx``; return its sequence number."""
+        return await self.append_many(tx, [(handle, action, content, now)])
+
+    async def append_many(self, tx: Transaction, entries: Sequence[LogEntry]) -> int:
+        """Append (handle, action, content, time) entries in order inside ``tx``, with one insert per table.
+
+        Returns the first entry's sequence number. The leaves and subtrees are exactly those appending
+        the entries one by one would store.
+        """
         for _ in range(MAX_APPEND_ATTEMPTS):
             if self._size is None:
                 self._size, self._edge = await tx.log_size(), {}
-            seq = self._size
-            entry = canonical_json(
-                {
-                    "action": action,
-                    "handle": handle,
-                    "record": content,
-                    "seq": seq,
-                    "time": iso_timestamp(now),
-                }
-            )
-            leaf = merkle.leaf_hash(entry)
-
-            async def subtree(level: int, index: int) -> bytes:
-                known = self._edge.get((level, index))
-                return known if known is not None else await tx.log_subtree(level, index)
-
-            completed = await merkle.completed_subtrees(seq, leaf, subtree)
+            start, edge = self._size, dict(self._edge)
+            subtree = partial(_known_or_stored, edge, tx)
+            leaves: list[tuple[int, str, str, bytes]] = []
+            nodes: list[tuple[int, int, bytes]] = []
+            for seq, (handle, action, content, now) in enumerate(entries, start):
+                entry = canonical_json(
+                    {
+                        "action": action,
+                        "handle": handle,
+                        "record": content,
+                        "seq": seq,
+                        "time": iso_timestamp(now),
+                    }
+                )
+                leaf = merkle.leaf_hash(entry)
+                completed = await merkle.completed_subtrees(seq, leaf, subtree)
+                _advance_edge(edge, seq, leaf, completed)
+                leaves.append((seq, handle, entry.decode("utf-8"), leaf))
+                nodes.extend(completed)
             try:
-                await tx.append_log(seq, handle, entry.decode("utf-8"), leaf, completed)
+                await tx.append_log(leaves, nodes)
             except DuplicateKey:
                 self._size = None  # someone else appended: start again from the stored size
                 continue
-            tx.after_commit.append(partial(self._advance, seq, leaf, completed))
-            return seq
+            tx.after_commit.append(partial(self._advance, start, start + len(leaves), edge))
+            return start
         raise ConflictingUpdate("The transparency log is busy; retry.")
 
-    def _advance(self, seq: int, leaf: bytes, completed: list[tuple[int, int, bytes]]) -> None:
-        if self._size != seq:  # another append in this process got there first: reload next time
+    def _advance(self, start: int, size: int, edge: Edge) -> None:
+        if self._size != start:  # another append in this process got there first: reload next time
             self._size = None
             return
-        top_level, top_index, top_hash = completed[-1] if completed else (0, seq, leaf)
-        # Subtrees inside the new top one are never needed as siblings again.
-        self._edge = {(lv, ix): h for (lv, ix), h in self._edge.items() if lv > top_level}
-        self._edge[(top_level, top_index)] = top_hash
-        self._size = seq + 1
+        self._edge, self._size = edge, size
+
+
+async def _known_or_stored(edge: Edge, tx: Transaction, level: int, index: int) -> bytes:
+    known = edge.get((level, index))
+    return known if known is not None else await tx.log_subtree(level, index)
+
+
+def _advance_edge(edge: Edge, seq: int, leaf: bytes, completed: list[tuple[int, int, bytes]]) -> None:
+    """Move ``edge`` past leaf ``seq``, which completed the subtrees ``completed``."""
+    top_level, top_index, top_hash = completed[-1] if completed else (0, seq, leaf)
+    # Subtrees inside the new top one are never needed as siblings again.
+    for key in [key for key in edge if key[0] <= top_level]:
+        del edge[key]
+    edge[(top_level, top_index)] = top_hash
 
 
 class TransparencyLog:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import hashlib
-import json
 import shutil
 import sys
 import tempfile
@@ -23,8 +22,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchlib import console, free_port, run_wrk, sample_values, seed, serve
-from rich.table import Table
+from benchlib import console, free_port, report, run_wrk, sample_values, seed, serve
 
 from idnode import merkle, translog
 from idnode.commit import Committer
@@ -151,11 +149,7 @@ def main() -> int:
             console.print("wrk not installed (Debian package 'wrk'): resolve on/off skipped")
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    table = Table("measure", "value", title="signing and transparency log (one process, one core)")
-    for name, value in results.items():
-        table.add_row(name, f"{value:,}" if isinstance(value, int | float) else str(value))
-    console.print(table)
-    print(json.dumps(results, indent=2, ensure_ascii=False))
+    report("signing and transparency log (one process, one core)", results)
     return 0
 
 

@@ -2,26 +2,41 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import socket
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.progress import Progress
+from rich.progress import MofNCompleteColumn, Progress, TimeElapsedColumn
+from rich.table import Table
 
+from idnode.bulk import DEFAULT_BATCH, BulkRegistrar
 from idnode.config import Settings
 from idnode.core import open_core
 from idnode.model.enterprise import EnterpriseDraft
 from idnode.model.identifier import Identifier
+from idnode.model.permissions import Principal
 from idnode.model.values import HandleValue
+from idnode.registry import SECKEY_INDEX
 from idnode.sample import make_uscc
 
 console = Console(stderr=True)
+
+
+def report(title: str, results: dict[str, Any]) -> None:
+    """A benchmark's figures: a rich table on stderr, JSON on stdout."""
+    table = Table("measure", "value", title=title)
+    for name, value in results.items():
+        table.add_row(name, f"{value:,}" if isinstance(value, int | float) else str(value))
+    console.print(table)
+    print(json.dumps(results, indent=2, ensure_ascii=False))
 
 
 def free_port() -> int:
@@ -50,20 +65,23 @@ def sample_values(n: int) -> list[HandleValue]:
     ]
 
 
+def bench_enterprise(settings: Settings, serial: int = 1) -> EnterpriseDraft:
+    return EnterpriseDraft.from_json(
+        {
+            "name": "基准测试企业",
+            "uscc": make_uscc(serial),
+            "district": "盐都区",
+            "industry": "通用设备制造业",
+        },
+        settings.districts,
+    )
+
+
 async def seed(settings: Settings, count: int) -> list[str]:
     """Onboard one enterprise and register ``count`` identifiers through the registry."""
     handles = []
     async with open_core(settings) as core:
-        draft = EnterpriseDraft.from_json(
-            {
-                "name": "基准测试企业",
-                "uscc": make_uscc(1),
-                "district": "盐都区",
-                "industry": "通用设备制造业",
-            },
-            settings.districts,
-        )
-        enterprise, _ = await core.registry.add_enterprise(core.local_operator, draft)
+        enterprise, _ = await core.registry.add_enterprise(core.local_operator, bench_enterprise(settings))
         with Progress(console=console) as progress:
             task = progress.add_task("registering identifiers", total=count)
             for n in range(count):
@@ -74,6 +92,46 @@ async def seed(settings: Settings, count: int) -> list[str]:
                 handles.append(handle)
                 progress.advance(task)
     return handles
+
+
+@dataclass(frozen=True)
+class Seeded:
+    """What ``seed_bulk`` registered: ``count`` identifiers ``handle(0)`` ... ``handle(count - 1)``."""
+
+    prefix: str
+    count: int
+
+    def handle(self, n: int) -> str:
+        return f"{self.prefix}/PUMP-2026-{n:08d}"
+
+
+async def seed_bulk(
+    settings: Settings, count: int, *, prefix_serial: int = 1, batch_size: int = DEFAULT_BATCH
+) -> Seeded:
+    """Onboard one enterprise (USCC serial ``prefix_serial``) and register ``count`` signed identifiers
+    ``<prefix>/PUMP-2026-{n:08d}`` with ``sample_values(n)`` through the bulk path, as its admin.
+
+    Items are generated as they are written, so ten million cost no more memory than one batch.
+    """
+    async with open_core(settings) as core:
+        enterprise, _ = await core.registry.add_enterprise(
+            core.local_operator, bench_enterprise(settings, prefix_serial)
+        )
+        seeded = Seeded(enterprise.prefix, count)
+        admin = Principal(f"{enterprise.prefix}/ADMIN", SECKEY_INDEX)
+        items = ((Identifier(seeded.prefix, f"PUMP-2026-{n:08d}"), sample_values(n)) for n in range(count))
+        columns = (*Progress.get_default_columns(), MofNCompleteColumn(), TimeElapsedColumn())
+        with Progress(*columns, console=console) as progress:
+            task = progress.add_task("bulk registering identifiers", total=count)
+            result = await BulkRegistrar(core.registry).register(
+                admin,
+                items,
+                batch_size=batch_size,
+                progress=lambda done: progress.update(task, completed=done.processed),
+            )
+    if result.failed:
+        raise RuntimeError(f"{result.failed} identifiers were not registered: {result.failures[:3]}")
+    return seeded
 
 
 def serve(data_dir: Path, port: int, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:

@@ -5,38 +5,28 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from aiohttp import web
+from aiohttp import hdrs, web
 
+from idnode.http.answers import framed
 from idnode.http.auth import principal_of
 from idnode.http.errors import json_response
 from idnode.http.keys import REGISTRY, RESOLVER, SETTINGS
 from idnode.model.errors import ProtocolError
 from idnode.model.identifier import Identifier
+from idnode.model.query import ResolveQuery, parse_flag, parse_ints
 from idnode.model.values import HandleValue
 
 
 def _flag(request: web.Request, name: str, default: bool = False) -> bool:
-    raw = request.query.get(name)
-    if raw is None:
-        return default
-    if raw.lower() in ("", "true", "1", "yes"):
-        return True
-    if raw.lower() in ("false", "0", "no"):
-        return False
-    raise ProtocolError(f"Query parameter {name} must be true or false.")
+    return parse_flag(name, request.query.get(name), default)
 
 
 def _int_params(request: web.Request, name: str, *, allow_various: bool = False) -> list[int] | None:
     """All values of a repeatable integer parameter, or None when absent ('various' means all in body)."""
     raw = request.query.getall(name, [])
-    if not raw:
+    if not raw or (allow_various and raw == ["various"]):
         return None
-    if allow_various and raw == ["various"]:
-        return None
-    try:
-        return [int(item) for item in raw]
-    except ValueError:
-        raise ProtocolError(f"Query parameter {name} must be an integer.") from None
+    return parse_ints(name, raw)
 
 
 def _paging(request: web.Request, default_size: int, max_size: int) -> tuple[int, int]:
@@ -74,18 +64,24 @@ def _pretty(request: web.Request) -> bool:
     return _flag(request, "pretty")
 
 
-async def get_handle(request: web.Request) -> web.Response:
+async def get_handle(request: web.Request) -> web.StreamResponse:
     asked = request.match_info["handle"]
-    identifier = Identifier.parse(asked)
+    if hdrs.AUTHORIZATION not in request.headers:  # the same answer for everyone: from the cache
+        answer = await request.app[RESOLVER].respond(asked, request.query.items(), request.query_string)
+        status, headers, body = framed(answer, request.headers.get(hdrs.IF_NONE_MATCH))
+        return web.Response(body=body, status=status, headers=headers, content_type="application/json")
+    query = ResolveQuery.from_pairs(request.query.items())
     resolution = await request.app[RESOLVER].resolve(
-        identifier,
+        Identifier.parse(asked),
         asked_as=asked,
         principal=await principal_of(request),
-        indexes=_int_params(request, "index") or (),
-        types=request.query.getall("type", []),
-        public_only=_flag(request, "publicOnly"),
+        indexes=query.indexes,
+        types=query.types,
+        public_only=query.public_only,
     )
-    return json_response(resolution.to_json(), pretty=_pretty(request))
+    response = json_response(resolution.to_json(), pretty=query.pretty)
+    response.headers[hdrs.CACHE_CONTROL] = "private, no-store"  # may hold values only this caller sees
+    return response
 
 
 async def put_handle(request: web.Request) -> web.Response:

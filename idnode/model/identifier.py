@@ -42,6 +42,8 @@ def check_suffix(suffix: str) -> str:
         raise InvalidHandle("The suffix is empty.")
     if len(suffix.encode("utf-8", "surrogatepass")) > MAX_SUFFIX_BYTES:
         raise InvalidHandle(f"The suffix is longer than {MAX_SUFFIX_BYTES} bytes in UTF-8.")
+    if suffix.isprintable():  # C speed: every forbidden category is non-printable, so this passes
+        return suffix
     for position, char in enumerate(suffix):
         if unicodedata.category(char) in _FORBIDDEN_CATEGORIES:
             raise InvalidHandle(
@@ -81,6 +83,12 @@ class Identifier:
     def owning_prefix(self) -> str:
         """The enterprise or node prefix this handle belongs to (``0.NA/X`` belongs to ``X``)."""
         return self.suffix if self.is_prefix_handle else self.prefix
+
+    @classmethod
+    def stored(cls, text: str) -> Identifier:
+        """An identifier read back from the store, where only canonical handles are written."""
+        prefix, _, suffix = text.partition("/")
+        return cls(prefix, suffix)
 
     def __str__(self) -> str:
         return f"{self.prefix}/{self.suffix}"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import re
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -172,6 +173,7 @@ def parse_value_permissions(raw: Any) -> str:
     return (DEFAULT_PERMISSIONS[: 4 - len(raw)] + raw) if len(raw) < 4 else raw
 
 
+@functools.lru_cache(maxsize=4096)  # writes stamp every value with the same few seconds
 def iso_timestamp(epoch_seconds: int) -> str:
     """ISO-8601 UTC without fractional seconds, as Handle.Net writes timestamps."""
     return datetime.fromtimestamp(epoch_seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

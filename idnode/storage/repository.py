@@ -10,10 +10,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, date, datetime
+from functools import partial
 from typing import Any
 
 import orjson
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import Table, bindparam, delete, func, insert, select, update
+from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -37,9 +39,10 @@ def _record(row: Any) -> Record:
     """A Record from a (handle, data, version) row."""
     handle, data, version = row
     values = tuple(HandleValue.from_storage(v) for v in orjson.loads(data))
-    return Record(Identifier.parse(handle), values, version)
+    return Record(Identifier.stored(handle), values, version)
 
 
+SIGNATURES_EPOCH = "signatures_epoch"  # node_meta counter: bumped whenever records are re-signed
 _RECORD_BY_HANDLE = select(handles.c.handle, handles.c.data, handles.c.version)
 _RECORD_BY_HANDLE_SQL = "SELECT handle, data, version FROM handles WHERE handle = ?"
 
@@ -69,6 +72,23 @@ def _dump(record: Record) -> str:
     return orjson.dumps(record.to_storage()).decode()
 
 
+_INSERT_SQL: dict[tuple[str, str], str] = {}
+
+
+def _insert_sql(dialect: Dialect, table: Table) -> str:
+    """Plain ``INSERT`` text for ``table`` in ``dialect``'s paramstyle, with one positional parameter
+    per column in table order, the autoincrement primary key left out (see ``Transaction._insert_rows``)."""
+    key = (dialect.name, table.name)
+    if key not in _INSERT_SQL:
+        columns = [c.name for c in table.columns if not (c.primary_key and c.autoincrement is True)]
+        statement = insert(table).values({c: bindparam(c) for c in columns})
+        compiled = statement.compile(dialect=dialect, for_executemany=True)
+        if list(compiled.positiontup or ()) != columns:
+            raise RuntimeError(f"unexpected parameter order for {table.name}: {compiled.positiontup}")
+        _INSERT_SQL[key] = str(compiled)
+    return _INSERT_SQL[key]
+
+
 async def _log_size(conn: AsyncConnection) -> int:
     """Number of log leaves: the highest sequence number plus one (an index lookup, unlike COUNT)."""
     highest = (await conn.execute(select(func.max(log_entries.c.seq)))).scalar()
@@ -93,24 +113,44 @@ class Transaction:
     def __init__(self, conn: AsyncConnection) -> None:
         self.conn = conn
         self.now = utcnow()
+        self._stamp: Any = None
         self.after_commit: list[Callable[[], None]] = []
 
-    async def _insert_unique(self, *statements: Any) -> None:
+    async def _insert_unique(self, *inserts: Callable[[], Awaitable[Any]], many: bool = False) -> None:
         """Run inserts that may hit a unique constraint; raise DuplicateKey and keep the transaction usable.
 
         PostgreSQL aborts the whole transaction on an error, so there they run in a savepoint; SQLite
-        only undoes the failing statement, and a savepoint would cost two more round trips.
+        only undoes the failing statement, and a savepoint would cost two more round trips, except when
+        ``many``: a multi-row insert that fails at a later row would leave its earlier rows behind.
         """
         try:
-            if self.conn.dialect.name == "sqlite":
-                for statement in statements:
-                    await self.conn.execute(*statement)
+            if self.conn.dialect.name == "sqlite" and not many:
+                for run in inserts:
+                    await run()
             else:
                 async with self.conn.begin_nested():
-                    for statement in statements:
-                        await self.conn.execute(*statement)
+                    for run in inserts:
+                        await run()
         except IntegrityError as exc:
             raise DuplicateKey(str(exc.params)[:200]) from exc
+
+    async def _insert_rows(self, table: Table, rows: Sequence[tuple[Any, ...]]) -> None:
+        """Insert ``rows`` (a value for each column in table order, the autoincrement key left out) with
+        one executemany of plain SQL.
+
+        This skips SQLAlchemy's per-row parameter processing, which costs more than the insert itself,
+        so every value must be one the driver takes as it is: str, int, bytes, None, or ``self.stamp``.
+        """
+        await self.conn.exec_driver_sql(_insert_sql(self.conn.dialect, table), list(rows))
+
+    @property
+    def stamp(self) -> Any:
+        """``self.now`` as the driver takes it for a timestamp column (SQLite stores text)."""
+        if self._stamp is None:
+            dialect = self.conn.dialect
+            process = handles.c.created_at.type.dialect_impl(dialect).bind_processor(dialect)
+            self._stamp = process(self.now) if process else self.now
+        return self._stamp
 
     async def get_record(self, identifier: Identifier, *, lock: bool = False) -> Record | None:
         """The record as this transaction sees it; ``lock`` holds its row until commit (PostgreSQL
@@ -143,20 +183,22 @@ class Transaction:
             select(handles.c.id).where(handles.c.handle == str(identifier)).with_for_update()
         )
 
+    async def existing_handles(self, names: Sequence[str]) -> set[str]:
+        """Those of ``names`` (canonical handle strings) that are stored, in one query."""
+        if not names:
+            return set()
+        rows = await self.conn.execute(select(handles.c.handle).where(handles.c.handle.in_(names)))
+        return set(rows.scalars())
+
     async def insert_record(self, record: Record) -> None:
         """Insert a new record; raise DuplicateKey if the handle exists."""
-        await self._insert_unique(
-            (
-                insert(handles).values(
-                    handle=str(record.identifier),
-                    prefix=record.identifier.prefix,
-                    data=_dump(record),
-                    version=record.version,
-                    created_at=self.now,
-                    updated_at=self.now,
-                ),
-            )
-        )
+        await self.insert_records([record])
+
+    async def insert_records(self, records: Sequence[Record]) -> None:
+        """Insert new records in one statement; raise DuplicateKey, storing none of them, if any exists."""
+        stamp = self.stamp
+        rows = [(str(r.identifier), r.identifier.prefix, _dump(r), r.version, stamp, stamp) for r in records]
+        await self._insert_unique(partial(self._insert_rows, handles, rows), many=len(rows) > 1)
 
     async def replace_record(self, record: Record, expected_version: int) -> bool:
         """Store ``record`` if the stored version is still ``expected_version``; False if it moved on."""
@@ -174,16 +216,23 @@ class Transaction:
         return result.rowcount == 1
 
     async def add_audit(self, actor: str, action: str, target: str, old: Any, new: Any) -> None:
-        await self.conn.execute(
-            insert(audit).values(
-                at=self.now,
-                actor=actor,
-                action=action,
-                target=target,
-                old=None if old is None else orjson.dumps(old).decode(),
-                new=None if new is None else orjson.dumps(new).decode(),
+        await self.add_audits(actor, action, [(target, old, new)])
+
+    async def add_audits(self, actor: str, action: str, changes: Sequence[tuple[str, Any, Any]]) -> None:
+        """One audit row per (target, old, new), all by ``actor`` doing ``action``, in one statement."""
+        stamp = self.stamp
+        rows = [
+            (
+                stamp,
+                actor,
+                action,
+                target,
+                None if old is None else orjson.dumps(old).decode(),
+                None if new is None else orjson.dumps(new).decode(),
             )
-        )
+            for target, old, new in changes
+        ]
+        await self._insert_rows(audit, rows)
 
     async def next_enterprise_number(self) -> int:
         current = (await self.conn.execute(select(func.max(enterprises.c.number)))).scalar()
@@ -208,7 +257,8 @@ class Transaction:
                 "updated_at",
             )
         }
-        await self._insert_unique((insert(enterprises).values(**row, status=enterprise.status.value),))
+        statement = insert(enterprises).values(**row, status=enterprise.status.value)
+        await self._insert_unique(partial(self.conn.execute, statement))
 
     async def get_enterprise(self, prefix: str) -> Enterprise | None:
         row = (await self.conn.execute(select(enterprises).where(enterprises.c.prefix == prefix))).first()
@@ -231,20 +281,31 @@ class Transaction:
         return await _subtree(self.conn, level, index)
 
     async def append_log(
-        self, seq: int, handle: str, entry: str, leaf: bytes, completed: list[tuple[int, int, bytes]]
+        self,
+        leaves: Sequence[tuple[int, str, str, bytes]],
+        completed: Sequence[tuple[int, int, bytes]],
     ) -> None:
-        """Store a log leaf and the complete subtrees it closes; DuplicateKey if ``seq`` is taken."""
-        statements: list[tuple[Any, ...]] = [
-            (insert(log_entries).values(seq=seq, handle=handle, entry=entry, leaf_hash=leaf),)
-        ]
+        """Store log leaves (seq, handle, entry, leaf hash) and the complete subtrees they close, in one
+        statement each; DuplicateKey, storing none of them, if a sequence number is taken."""
+        inserts = [partial(self._insert_rows, log_entries, leaves)]
         if completed:
-            statements.append(
-                (insert(log_nodes), [{"level": lv, "idx": ix, "hash": h} for lv, ix, h in completed])
-            )
-        await self._insert_unique(*statements)
+            inserts.append(partial(self._insert_rows, log_nodes, completed))
+        await self._insert_unique(*inserts, many=len(leaves) > 1)
 
     async def set_meta(self, key: str, value: str) -> None:
         await self.conn.execute(insert(node_meta).values(key=key, value=value))
+
+    async def increment_meta(self, key: str) -> None:
+        """Add one to the counter ``key`` (created at 1), under the row's lock until commit."""
+        current = (
+            await self.conn.execute(select(node_meta.c.value).where(node_meta.c.key == key).with_for_update())
+        ).scalar()
+        if current is None:
+            await self.set_meta(key, "1")
+        else:
+            await self.conn.execute(
+                update(node_meta).where(node_meta.c.key == key).values(value=str(int(current) + 1))
+            )
 
 
 class Repository:
@@ -398,6 +459,24 @@ class Repository:
     async def get_meta(self, key: str) -> str | None:
         async with self.engines.reader.connect() as conn:
             return (await conn.execute(select(node_meta.c.value).where(node_meta.c.key == key))).scalar()
+
+    async def log_changes(self, start: int, limit: int) -> list[tuple[int, str]]:
+        """(seq, handle) of up to ``limit`` log entries from sequence number ``start`` on, in order:
+        the feed that tells every process which records changed."""
+        async with self.engines.reader.connect() as conn:
+            rows = (
+                await conn.execute(
+                    select(log_entries.c.seq, log_entries.c.handle)
+                    .where(log_entries.c.seq >= start)
+                    .order_by(log_entries.c.seq)
+                    .limit(limit)
+                )
+            ).all()
+        return [(row.seq, row.handle) for row in rows]
+
+    async def log_size(self) -> int:
+        async with self.engines.reader.connect() as conn:
+            return await _log_size(conn)
 
 
 def today() -> date:

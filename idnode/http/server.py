@@ -1,0 +1,118 @@
+"""Serving the node: the fast path on the listening socket, the aiohttp app behind it, N workers.
+
+With ``workers`` > 1 the parent initialises the node once, then forks that many workers that each
+listen on the same port (SO_REUSEPORT, so the kernel spreads connections) and each keep their own
+resolution cache, kept consistent by the transparency-log feed (see ``idnode.invalidation``). The
+parent restarts a worker that dies and passes SIGTERM/SIGINT on to all of them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import logging
+import os
+import signal
+import sys
+import time
+from collections.abc import Callable
+
+import uvloop
+from aiohttp import web
+
+from idnode.config import Settings
+from idnode.core import open_core
+from idnode.http.app import create_app, log_new_operator
+from idnode.http.fastpath import FastPathProtocol, close_idle_connections
+from idnode.http.keys import RESOLVER
+
+log = logging.getLogger(__name__)
+RESTART_AFTER_SECONDS = 10.0  # a worker that dies sooner after starting is not restarted
+
+
+async def serve(
+    settings: Settings, *, reuse_port: bool = False, announce: Callable[[str], None] = print
+) -> None:
+    """Serve until SIGTERM or SIGINT."""
+    runner = web.AppRunner(create_app(settings), access_log=None, handle_signals=False)
+    await runner.setup()
+    # Everything made at start-up lives as long as the process: keep the cyclic collector from
+    # rescanning it on every collection (each resolve allocates, and collections would stall it).
+    gc.collect()
+    gc.freeze()
+    loop = asyncio.get_running_loop()
+    connections: set[FastPathProtocol] = set()
+    resolver = runner.app[RESOLVER]
+    server = await loop.create_server(
+        lambda: FastPathProtocol(resolver, runner.server, connections),  # type: ignore[arg-type]
+        settings.host,
+        settings.port,
+        reuse_port=reuse_port or None,
+        backlog=1024,
+    )
+    sweeper = asyncio.create_task(close_idle_connections(connections))
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    announce(f"idnode serving on http://{settings.host}:{settings.port} (pid {os.getpid()})")
+    try:
+        await stop.wait()
+    finally:
+        sweeper.cancel()
+        server.close()
+        for connection in list(connections):
+            connection.close()
+        await runner.cleanup()
+
+
+def run(settings: Settings, announce: Callable[[str], None] = print) -> None:
+    """Serve in this process (one worker) or in ``settings.workers`` forked workers."""
+    if settings.workers <= 1:
+        uvloop.run(serve(settings, announce=announce))
+        return
+    uvloop.run(_initialise(settings))  # migrations and the operator credential, once
+    children: dict[int, tuple[int, float]] = {}  # pid → (worker number, when it started)
+    stopping = False
+
+    def start(number: int) -> None:
+        pid = os.fork()
+        if pid == 0:
+            code = 0
+            try:
+                uvloop.run(serve(settings, reuse_port=True, announce=announce))
+            except BaseException:
+                log.exception("worker %d failed", number)
+                code = 1
+            finally:
+                sys.stdout.flush()
+                os._exit(code)
+        children[pid] = (number, time.monotonic())
+
+    def forward(signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+        for pid in children:
+            os.kill(pid, signum)
+
+    for number in range(settings.workers):
+        start(number)
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    while children:
+        pid, status = os.wait()
+        if pid not in children:
+            continue
+        number, started = children.pop(pid)
+        if stopping:
+            continue
+        if time.monotonic() - started < RESTART_AFTER_SECONDS:  # failing at start: restarting won't help
+            log.error("worker %d (pid %d) failed at start; stopping the node", number, pid)
+            forward(signal.SIGTERM, None)
+            raise SystemExit(1)
+        log.warning("worker %d (pid %d) exited with status %d; restarting it", number, pid, status)
+        start(number)
+
+
+async def _initialise(settings: Settings) -> None:
+    async with open_core(settings) as core:
+        log_new_operator(core)
