@@ -180,8 +180,9 @@ async def cmd_resolve(args: argparse.Namespace) -> int:
 async def cmd_stats(args: argparse.Namespace) -> int:
     async with open_core(_settings(args)) as core:
         summary = await core.stats.summary()
+        progress = await core.stats.target_progress()
     if args.json:
-        _emit_json(summary)
+        _emit_json({**summary, "target_progress": progress})
         return 0
     table = Table("figure", "value", title="idnode statistics")
     table.add_row("enterprises (total)", str(summary["enterprises"]["total"]))
@@ -191,6 +192,15 @@ async def cmd_stats(args: argparse.Namespace) -> int:
     table.add_row("identifiers", str(summary["identifiers"]))
     target = summary["target"]
     table.add_row("target", f"{target['registered']} / {target['enterprises']} ({target['progress']:.1%})")
+    for window, figures in progress["windows"].items():
+        for method in ("linear", "trend"):
+            forecast = figures[method]
+            reached = forecast["reaches_target_on"] or "not at this rate"
+            table.add_row(f"  {method}, last {window} days", f"{forecast['per_month']}/month → {reached}")
+    if progress["deadline_passed"]:
+        table.add_row("  deadline", f"{progress['deadline']}: passed, target not reached")
+    elif progress["deadline"]:
+        table.add_row("  deadline", f"{progress['deadline']}: needs {progress['needed_per_month']}/month")
     console.print(table)
     return 0
 

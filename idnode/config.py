@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import tomllib
 from dataclasses import dataclass, field, fields, replace
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ class Settings:
     port: int = 8000
     districts: tuple[str, ...] = YANCHENG_DISTRICTS
     target_enterprises: int = 3500
+    target_deadline: str = ""  # ISO date by which the target should be reached; "" = none
     max_page_size: int = 1000
     public_stats: bool = False
     keys_dir: Path | None = None
@@ -47,6 +49,15 @@ class Settings:
     @property
     def node_prefix_canonical(self) -> str:
         return canonical_prefix(self.node_prefix)
+
+    @property
+    def target_deadline_date(self) -> date | None:
+        try:
+            return date.fromisoformat(self.target_deadline) if self.target_deadline else None
+        except ValueError:
+            raise ValueError(
+                f"target_deadline must be a date like 2027-12-31, not {self.target_deadline!r}"
+            ) from None
 
     @property
     def keys_path(self) -> Path:
@@ -109,4 +120,5 @@ def load_settings(flags: dict[str, Any] | None = None, environ: dict[str, str] |
     settings = replace(Settings(), **merged, config_file=path if path.is_file() else None)
     settings.node_prefix_canonical  # noqa: B018 -- validates the prefix early
     settings.key_algorithm_jws  # noqa: B018 -- and the key algorithm
+    settings.target_deadline_date  # noqa: B018 -- and the deadline
     return settings

@@ -62,7 +62,7 @@ async def open_core(settings: Settings) -> AsyncIterator[Core]:
             registry=registry,
             bulk=BulkRegistrar(registry),
             resolver=Resolver(repository, cache, settings.negative_cache_seconds),
-            stats=Stats(repository, settings.target_enterprises),
+            stats=Stats(repository, settings.target_enterprises, settings.target_deadline_date),
             keyring=keyring,
             log=TransparencyLog(repository, keyring.active_key),
             operator_secret=secret,

@@ -398,6 +398,16 @@ class Repository:
             ).all()
         return {status: count for status, count in rows}
 
+    async def enterprises_per_day(self) -> dict[date, int]:
+        """How many enterprises were registered on each day (their ``registered_on``)."""
+        async with self.engines.reader.connect() as conn:
+            rows = (
+                await conn.execute(
+                    select(enterprises.c.registered_on, func.count()).group_by(enterprises.c.registered_on)
+                )
+            ).all()
+        return {day: count for day, count in rows}
+
     async def count_records(self) -> int:
         """All stored handles, the node's own included."""
         async with self.engines.reader.connect() as conn:

@@ -161,3 +161,7 @@ async def test_stats_summary(node: Server, session: aiohttp.ClientSession) -> No
     assert after["target"]["progress"] == round(after["enterprises"]["total"] / 3500, 4)
     assert (await get_json(session, f"{node.url}/api/stats"))[0] == 401
     assert (await get_json(session, f"{node.url}/api/stats", headers=auth))[0] == 403
+    status, target = await get_json(session, f"{node.url}/api/stats/target", headers=operator(node))
+    assert status == 200 and target["registered"] == after["enterprises"]["total"]
+    assert target["windows"]["30"]["new"] >= 1  # the enterprise onboarded above, today
+    assert (await get_json(session, f"{node.url}/api/stats/target", headers=auth))[0] == 403
