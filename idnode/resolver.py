@@ -78,19 +78,15 @@ class Resolver:
 
     async def respond(self, asked: str, query: Iterable[tuple[str, str]], raw_query: str) -> CachedResponse:
         """The anonymous answer to ``GET /api/handles/{asked}?{raw_query}`` (``query`` its decoded
-        pairs): from the cache when it holds one, else resolved and cached for the smallest TTL of
-        the values served (not at all for TTL 0), or ``negative_ttl`` for an absent handle. Errors
-        are answers too (responseCode and message), never exceptions."""
+        pairs), resolved from the store (callers try ``cached`` first) and cached for the smallest
+        TTL of the values served (not at all for TTL 0), or ``negative_ttl`` for an absent handle.
+        Errors are answers too (responseCode and message), never exceptions."""
         try:
             identifier = Identifier.parse(asked)
             request = ResolveQuery.from_pairs(query)
         except IdnodeError as exc:
             return cached_response(exc.response_code, encode(_error_body(exc, asked)), 0)
         handle, variant = str(identifier), f"{asked}?{raw_query}"
-        if not request.authoritative:
-            hit = self.cache.get(variant)
-            if hit is not None:
-                return hit
         generation = self.cache.generation
         try:
             resolution = await self.resolve(

@@ -10,9 +10,10 @@ from aiohttp import web
 
 from idnode.config import Settings
 from idnode.core import Core, open_core
-from idnode.http import enterprises, handles, node, stats
+from idnode.http import enterprises, handles, metrics, node, stats
 from idnode.http.errors import error_middleware
-from idnode.http.keys import KEYRING, LOG, REGISTRY, RESOLVER, SETTINGS, STATS
+from idnode.http.keys import KEYRING, LOG, METRICS, REGISTRY, RESOLVER, SETTINGS, STATS
+from idnode.http.metrics import create_metrics, metrics_middleware
 from idnode.invalidation import following_log, redis_bus
 
 log = logging.getLogger(__name__)
@@ -37,8 +38,9 @@ def log_new_operator(core: Core) -> None:
 
 def create_app(settings: Settings) -> web.Application:
     """Build the node's HTTP application; the database is opened (and migrated) on startup."""
-    app = web.Application(middlewares=[error_middleware], client_max_size=MAX_BODY_BYTES)
+    app = web.Application(middlewares=[metrics_middleware, error_middleware], client_max_size=MAX_BODY_BYTES)
     app[SETTINGS] = settings
+    app[METRICS] = create_metrics(app)
 
     async def core(app: web.Application) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
@@ -59,5 +61,5 @@ def create_app(settings: Settings) -> web.Application:
 
     app.cleanup_ctx.append(core)
     app.on_response_prepare.append(allow_cross_origin_reads)
-    app.add_routes([*node.routes, *handles.routes, *enterprises.routes, *stats.routes])
+    app.add_routes([*node.routes, *handles.routes, *enterprises.routes, *stats.routes, *metrics.routes])
     return app

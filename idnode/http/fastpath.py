@@ -14,6 +14,7 @@ import asyncio
 import email.utils
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable
 from http import HTTPStatus
 from typing import Any, NamedTuple, cast
@@ -32,6 +33,7 @@ HEAD_END = b"\r\n\r\n"
 MAX_HEAD_BYTES = 16 * 1024
 MAX_BUFFERED_BYTES = 256 * 1024  # stop reading from a client that pipelines faster than we answer
 IDLE_TIMEOUT = 75.0  # seconds, as aiohttp's keep-alive timeout
+RESPONSES: Counter[int] = Counter()  # answers by HTTP status, for /metrics (plain ints: no cost per request)
 _NOT_FAST = frozenset({b"authorization", b"content-length", b"transfer-encoding", b"upgrade", b"expect"})
 
 
@@ -102,10 +104,10 @@ class Heads:
     def __init__(self) -> None:
         self.second = 0
         self.date = b""
-        self.remembered: dict[tuple[int, bool], tuple[CachedResponse, bytes]] = {}
+        self.remembered: dict[tuple[int, bool], tuple[CachedResponse, int, bytes]] = {}
 
-    def render(self, answer: CachedResponse, request: ResolveRequest) -> bytes:
-        """The whole HTTP/1.1 response for ``answer``."""
+    def render(self, answer: CachedResponse, request: ResolveRequest) -> tuple[int, bytes]:
+        """(HTTP status, the whole HTTP/1.1 response) for ``answer``."""
         second = int(time.time())
         if second != self.second:
             self.second, self.date = second, email.utils.formatdate(second, usegmt=True).encode()
@@ -115,14 +117,14 @@ class Heads:
         key = (id(answer), request.keep_alive)
         found = self.remembered.get(key)
         if found is not None and found[0] is answer:
-            return found[1]
+            return found[1], found[2]
         if len(self.remembered) >= self.MAX_REMEMBERED:
             self.remembered.clear()
-        response = self._render(answer, request)
-        self.remembered[key] = (answer, response)  # holding ``answer`` keeps its id() from being reused
-        return response
+        status, response = self._render(answer, request)
+        self.remembered[key] = (answer, status, response)  # holding ``answer`` keeps its id() unique
+        return status, response
 
-    def _render(self, answer: CachedResponse, request: ResolveRequest) -> bytes:
+    def _render(self, answer: CachedResponse, request: ResolveRequest) -> tuple[int, bytes]:
         status, headers, body = framed(answer, request.if_none_match)
         lines = [
             _STATUS_LINES[status],
@@ -134,7 +136,7 @@ class Heads:
         ]
         if not request.keep_alive:
             lines.append(b"Connection: close")
-        return b"\r\n".join(lines) + HEAD_END + body
+        return status, b"\r\n".join(lines) + HEAD_END + body
 
 
 heads = Heads()
@@ -216,7 +218,9 @@ class FastPathProtocol(asyncio.Protocol):
 
     def _send(self, answer: CachedResponse, request: ResolveRequest) -> None:
         assert self.transport is not None
-        self.transport.write(heads.render(answer, request))
+        status, response = heads.render(answer, request)
+        RESPONSES[status] += 1
+        self.transport.write(response)
         if not request.keep_alive:
             self.transport.close()
 

@@ -67,7 +67,10 @@ def _pretty(request: web.Request) -> bool:
 async def get_handle(request: web.Request) -> web.StreamResponse:
     asked = request.match_info["handle"]
     if hdrs.AUTHORIZATION not in request.headers:  # the same answer for everyone: from the cache
-        answer = await request.app[RESOLVER].respond(asked, request.query.items(), request.query_string)
+        resolver = request.app[RESOLVER]
+        answer = resolver.cached(asked, request.query_string) or await resolver.respond(
+            asked, request.query.items(), request.query_string
+        )
         status, headers, body = framed(answer, request.headers.get(hdrs.IF_NONE_MATCH))
         return web.Response(body=body, status=status, headers=headers, content_type="application/json")
     query = ResolveQuery.from_pairs(request.query.items())

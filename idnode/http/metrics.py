@@ -1,0 +1,119 @@
+"""Prometheus metrics at ``/metrics`` (same access rule as the statistics).
+
+The application's requests are counted by route, method and status, with latency histograms, in a
+middleware. The fast path pays nothing per request for metrics: it keeps plain integer counts by
+status (``fastpath.RESPONSES``) that are read, with the resolution cache's figures, when Prometheus
+scrapes. Enterprise and identifier gauges come from the statistics core at each scrape.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from idnode.http import fastpath
+from idnode.http.keys import METRICS, RESOLVER, STATS
+from idnode.http.stats import require_stats_reader
+
+LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+
+
+class Metrics:
+    """One application's metrics, in a registry of its own."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "idnode_http_requests",
+            "Requests served by the web application, by route, method and status.",
+            ["route", "method", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "idnode_http_request_duration_seconds",
+            "Time to serve a web application request, by route.",
+            ["route"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.gauges: dict[str, Any] = {}  # the statistics summary, read just before each scrape
+        self.cache_figures: Callable[[], dict[str, int]] = dict
+
+
+class _ScrapeTimeCollector(Collector):
+    """Figures read when Prometheus scrapes: the fast path, the cache, and the registration gauges."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self.metrics = metrics
+
+    def collect(self) -> Iterator[Metric]:
+        answers = CounterMetricFamily(
+            "idnode_fastpath_responses",
+            "Resolutions answered by the fast path, by status.",
+            labels=["status"],
+        )
+        for status, count in sorted(fastpath.RESPONSES.items()):
+            answers.add_metric([str(status)], count)
+        yield answers
+        cache = self.metrics.cache_figures()
+        yield CounterMetricFamily("idnode_cache_hits", "Resolution cache hits.", value=cache["hits"])
+        yield CounterMetricFamily("idnode_cache_misses", "Resolution cache misses.", value=cache["misses"])
+        yield GaugeMetricFamily(
+            "idnode_cache_entries", "Answers in the resolution cache.", value=cache["entries"]
+        )
+        yield GaugeMetricFamily("idnode_cache_bytes", "Memory held by cached answers.", value=cache["bytes"])
+        gauges = self.metrics.gauges
+        if gauges:
+            enterprises = GaugeMetricFamily(
+                "idnode_enterprises", "Registered enterprises.", labels=["status"]
+            )
+            for status in ("active", "suspended"):
+                enterprises.add_metric([status], gauges["enterprises"][status])
+            yield enterprises
+            yield GaugeMetricFamily(
+                "idnode_identifiers", "Registered identifiers.", value=gauges["identifiers"]
+            )
+
+
+def create_metrics(app: web.Application) -> Metrics:
+    """Metrics for ``app`` (its resolver's cache is read once the app has started)."""
+    metrics = Metrics()
+
+    def cache_figures() -> dict[str, int]:
+        cache = app[RESOLVER].cache
+        return {"hits": cache.hits, "misses": cache.misses, "entries": len(cache), "bytes": cache.bytes}
+
+    metrics.cache_figures = cache_figures
+    metrics.registry.register(_ScrapeTimeCollector(metrics))
+    return metrics
+
+
+@web.middleware
+async def metrics_middleware(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """Count and time every application request (outside the error middleware: final statuses)."""
+    started = time.perf_counter()
+    response = await handler(request)
+    resource = request.match_info.route.resource
+    route = resource.canonical if resource is not None else "unmatched"
+    metrics = request.app[METRICS]
+    metrics.requests.labels(route, request.method, str(response.status)).inc()
+    metrics.latency.labels(route).observe(time.perf_counter() - started)
+    return response
+
+
+async def get_metrics(request: web.Request) -> web.Response:
+    await require_stats_reader(request)
+    metrics = request.app[METRICS]
+    metrics.gauges = await request.app[STATS].summary()
+    return web.Response(body=generate_latest(metrics.registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+routes = [web.get("/metrics", get_metrics)]
