@@ -31,6 +31,7 @@ class CachedResponse:
     body: bytes
     etag: str
     expires: float  # time.monotonic() deadline; <= now means not cacheable
+    prefix: str | None = None  # the enterprise prefix of a found handle (for counting resolutions)
 
     @property
     def size(self) -> int:

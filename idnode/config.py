@@ -40,6 +40,8 @@ class Settings:
     negative_cache_seconds: float = 5.0
     cache_staleness_seconds: float = 1.0
     redis: str = ""
+    count_resolutions: bool = True
+    resolution_flush_seconds: float = 5.0
     config_file: Path | None = field(default=None, compare=False)
 
     @property

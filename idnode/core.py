@@ -10,6 +10,7 @@ from idnode.bulk import BulkRegistrar
 from idnode.cache import ResolutionCache
 from idnode.commit import Committer
 from idnode.config import Settings
+from idnode.counting import ResolutionCounter
 from idnode.keyring import KeyRing
 from idnode.keys import KeyStore, NodeKeys
 from idnode.model.identifier import prefix_handle
@@ -61,7 +62,12 @@ async def open_core(settings: Settings) -> AsyncIterator[Core]:
             repository=repository,
             registry=registry,
             bulk=BulkRegistrar(registry),
-            resolver=Resolver(repository, cache, settings.negative_cache_seconds),
+            resolver=Resolver(
+                repository,
+                cache,
+                settings.negative_cache_seconds,
+                ResolutionCounter() if settings.count_resolutions else None,
+            ),
             stats=Stats(repository, settings.target_enterprises, settings.target_deadline_date),
             keyring=keyring,
             log=TransparencyLog(repository, keyring.active_key),

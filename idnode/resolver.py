@@ -16,6 +16,7 @@ from typing import Any
 import orjson
 
 from idnode.cache import CachedResponse, ResolutionCache
+from idnode.counting import ResolutionCounter
 from idnode.model.errors import (
     AuthenticationNeeded,
     HandleNotFound,
@@ -56,25 +57,36 @@ def encode(body: dict[str, Any], pretty: bool = False) -> bytes:
     return orjson.dumps(body, option=orjson.OPT_INDENT_2 if pretty else 0)
 
 
-def cached_response(response_code: int, body: bytes, ttl: float) -> CachedResponse:
+def cached_response(response_code: int, body: bytes, ttl: float, prefix: str | None = None) -> CachedResponse:
     etag = '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"'
-    return CachedResponse(response_code, body, etag, time.monotonic() + ttl)
+    return CachedResponse(response_code, body, etag, time.monotonic() + ttl, prefix)
 
 
 class Resolver:
-    """Resolves identifiers from the store, through ``cache`` for anonymous answers."""
+    """Resolves identifiers from the store, through ``cache`` for anonymous answers; anonymous
+    resolutions of existing handles are counted per enterprise prefix in ``counter`` (if any)."""
 
-    def __init__(self, repository: Repository, cache: ResolutionCache, negative_ttl: float) -> None:
+    def __init__(
+        self,
+        repository: Repository,
+        cache: ResolutionCache,
+        negative_ttl: float,
+        counter: ResolutionCounter | None = None,
+    ) -> None:
         self.repository = repository
         self.cache = cache
         self.negative_ttl = negative_ttl
+        self.counter = counter
 
     def cached(self, asked: str, raw_query: str) -> CachedResponse | None:
         """The cached anonymous answer to ``GET /api/handles/{asked}?{raw_query}``, if there is one
         (never for ``auth=true``, which asks for the store's answer)."""
         if "auth" in raw_query:
             return None
-        return self.cache.get(f"{asked}?{raw_query}")
+        answer = self.cache.get(f"{asked}?{raw_query}")
+        if answer is not None and answer.prefix is not None and self.counter is not None:
+            self.counter.count(answer.prefix)
+        return answer
 
     async def respond(self, asked: str, query: Iterable[tuple[str, str]], raw_query: str) -> CachedResponse:
         """The anonymous answer to ``GET /api/handles/{asked}?{raw_query}`` (``query`` its decoded
@@ -97,7 +109,10 @@ class Resolver:
         else:
             body = resolution.to_json()
             ttl = min((v.ttl for v in resolution.values), default=self.negative_ttl)
-            answer = cached_response(body["responseCode"], encode(body, request.pretty), ttl)
+            prefix = identifier.owning_prefix
+            answer = cached_response(body["responseCode"], encode(body, request.pretty), ttl, prefix)
+            if self.counter is not None:
+                self.counter.count(prefix)
         self.cache.put(handle, variant, answer, generation)
         return answer
 

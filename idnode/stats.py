@@ -28,6 +28,7 @@ class Stats:
     async def summary(self) -> dict[str, Any]:
         """Enterprises (total, active, suspended), identifiers, and progress toward the target."""
         by_status = await self.repository.enterprise_counts()
+        resolved, resolved_today = await self.repository.resolution_totals(today())
         total = sum(by_status.values())
         return {
             "enterprises": {
@@ -36,6 +37,7 @@ class Stats:
                 "suspended": by_status.get(EnterpriseStatus.SUSPENDED.value, 0),
             },
             "identifiers": await self.repository.count_identifiers(),
+            "resolutions": {"total": resolved, "today": resolved_today},
             "target": {
                 "enterprises": self.target,
                 "registered": total,

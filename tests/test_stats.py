@@ -8,6 +8,7 @@ import pytest
 
 from idnode.config import load_settings
 from idnode.core import Core, open_core
+from idnode.counting import ResolutionCounter
 from idnode.model.enterprise import EnterpriseDraft
 from idnode.sample import make_uscc
 from idnode.storage.repository import today
@@ -52,3 +53,32 @@ async def test_deadline_from_settings(tmp_path) -> None:  # type: ignore[no-unty
     assert progress["windows"]["90"]["linear"]["by_deadline"] is False
     with pytest.raises(ValueError, match="target_deadline"):
         load_settings({"data_dir": tmp_path, "target_deadline": "soon"}, environ={})
+
+
+async def test_resolution_counts_add_up_across_flushes_and_counters(core: Core) -> None:
+    first, second = ResolutionCounter(), ResolutionCounter()  # e.g. two serving processes
+    for _ in range(3):
+        first.count("88.999.1001")
+    first.count("88.999.1002")
+    second.count("88.999.1001")
+    await first.flush(core.repository)
+    await second.flush(core.repository)
+    first.count("88.999.1001")
+    await first.flush(core.repository)
+    await first.flush(core.repository)  # nothing new: no change
+    assert await core.repository.resolution_totals(today()) == (6, 6)
+    assert await core.repository.resolution_totals(today() - timedelta(days=1)) == (6, 0)
+
+
+async def test_resolver_counts_found_handles_only(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    async with open_core(load_settings({"data_dir": tmp_path}, environ={})) as core:
+        await register(core, 1, 0)
+        handle = "0.NA/88.999.1001"  # the enterprise's prefix handle exists from onboarding
+        assert core.resolver.counter is not None
+        await core.resolver.respond(handle, [], "")  # miss: from the store
+        for _ in range(2):
+            assert core.resolver.cached(handle, "") is not None  # hits
+        await core.resolver.respond("88.999.1001/ABSENT", [], "")
+        assert core.resolver.counter.counts == {"88.999.1001": 3}
+        await core.resolver.counter.flush(core.repository)
+        assert (await core.stats.summary())["resolutions"] == {"total": 3, "today": 3}

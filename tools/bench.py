@@ -123,9 +123,9 @@ class Bench:
         self.results[name] = run_wrk(url, self.args.duration, self.args.connections, path)
         return self.results[name]
 
-    def idnode(self, data_dir: Path, workers: int, cache: bool) -> str:
+    def idnode(self, data_dir: Path, workers: int, cache: bool, counting: bool = True) -> str:
         """Start ``idnode serve`` on the data set; return its base URL."""
-        env = {"IDNODE_WORKERS": str(workers)}
+        env = {"IDNODE_WORKERS": str(workers), "IDNODE_COUNT_RESOLUTIONS": str(counting).lower()}
         if not cache:
             env["IDNODE_CACHE_BYTES"] = "0"
         if self.args.db:
@@ -133,6 +133,24 @@ class Bench:
         port = free_port()
         self.processes.append(serve(data_dir, port, env))
         return f"http://127.0.0.1:{port}"
+
+    def counting_cost(self, data_dir: Path, hot: str, rounds: int = 3) -> None:
+        """Cached resolves with resolution counting on and off: two servers measured alternately,
+        best of ``rounds`` each, so neither gains from going first."""
+        servers = {
+            "on": self.idnode(data_dir, 1, cache=True),
+            "off": self.idnode(data_dir, 1, cache=True, counting=False),
+        }
+        best: dict[str, dict[str, float]] = {}
+        for _ in range(rounds):
+            for state, base in servers.items():
+                figures = self.load(f"counting {state}", base, hot)
+                if figures["requests_per_s"] > best.get(state, {}).get("requests_per_s", 0):
+                    best[state] = figures
+        for state in servers:
+            del self.results[f"counting {state}"]
+            self.results[f"idnode cached, resolution counting {state} (best of {rounds})"] = best[state]
+        self.stop()
 
     def stop(self) -> None:
         for process in self.processes:
@@ -196,6 +214,7 @@ def main() -> int:
         bench.load(label, base, WRK_RANDOM.format(prefix=prefix, n=args.identifiers, seed=7))
         memory[label] = rss_mib(bench.processes[-1].pid)
         bench.stop()
+        bench.counting_cost(data_dir, hot)
         bench.floors(record)
     finally:
         bench.stop()
@@ -231,7 +250,9 @@ def report(args: argparse.Namespace, results: dict[str, dict[str, float]], memor
         )
     console.print(table)
     speedup = round(results["idnode cached, 2 workers"]["requests_per_s"] / one, 2)
-    console.print(f"2 workers / 1 worker: {speedup}x;  resident memory (MiB): {memory}")
+    on, off = (results[f"idnode cached, resolution counting {state} (best of 3)"] for state in ("on", "off"))
+    counting = round(on["requests_per_s"] / off["requests_per_s"], 3)
+    console.print(f"2 workers / 1 worker: {speedup}x; counting on / off: {counting}; RSS (MiB): {memory}")
     document = {
         "identifiers": args.identifiers,
         "db": "postgresql" if args.db else "sqlite",
@@ -239,6 +260,7 @@ def report(args: argparse.Namespace, results: dict[str, dict[str, float]], memor
         "connections": args.connections,
         "results": results,
         "workers_speedup": speedup,
+        "resolution_counting_on_off": counting,
         "rss_mib": memory,
     }
     print(json.dumps(document, indent=2))

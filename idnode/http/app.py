@@ -10,6 +10,7 @@ from aiohttp import web
 
 from idnode.config import Settings
 from idnode.core import Core, open_core
+from idnode.counting import flushing
 from idnode.http import enterprises, handles, metrics, node, stats
 from idnode.http.errors import error_middleware
 from idnode.http.keys import KEYRING, LOG, METRICS, REGISTRY, RESOLVER, SETTINGS, STATS
@@ -54,6 +55,10 @@ def create_app(settings: Settings) -> web.Application:
                     redis_bus(settings.redis, settings.node_prefix_canonical, cache)
                 )
                 opened.registry.committer.listeners.append(bus.publish_later)
+            if opened.resolver.counter is not None:
+                await stack.enter_async_context(
+                    flushing(opened.repository, opened.resolver.counter, settings.resolution_flush_seconds)
+                )
             log_new_operator(opened)
             app[REGISTRY], app[RESOLVER], app[STATS] = opened.registry, opened.resolver, opened.stats
             app[KEYRING], app[LOG] = opened.keyring, opened.log

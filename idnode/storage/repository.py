@@ -7,7 +7,7 @@ written through it commit together or not at all.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, date, datetime
 from functools import partial
@@ -15,6 +15,8 @@ from typing import Any
 
 import orjson
 from sqlalchemy import Table, bindparam, delete, func, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -24,7 +26,15 @@ from idnode.model.identifier import PREFIX_NAMESPACE, Identifier
 from idnode.model.record import Record
 from idnode.model.values import HandleValue
 from idnode.storage.engine import Engines
-from idnode.storage.tables import audit, enterprises, handles, log_entries, log_nodes, node_meta
+from idnode.storage.tables import (
+    audit,
+    enterprises,
+    handles,
+    log_entries,
+    log_nodes,
+    node_meta,
+    resolution_counts,
+)
 
 
 class DuplicateKey(Exception):
@@ -407,6 +417,33 @@ class Repository:
                 )
             ).all()
         return {day: count for day, count in rows}
+
+    async def add_resolution_counts(self, day: date, counts: Mapping[str, int]) -> None:
+        """Add ``counts`` (per enterprise prefix) to the stored resolution counts of ``day``."""
+        rows = [{"day": day, "prefix": prefix, "count": n} for prefix, n in counts.items()]
+        dialect = self.engines.writer.dialect.name
+        statement = (sqlite_insert if dialect == "sqlite" else postgresql_insert)(resolution_counts)
+        statement = statement.on_conflict_do_update(
+            index_elements=["day", "prefix"],
+            set_={"count": resolution_counts.c.count + statement.excluded.count},
+        )
+        async with self.engines.writer.begin() as conn:
+            await conn.execute(statement, rows)
+
+    async def resolution_totals(self, day: date) -> tuple[int, int]:
+        """(all resolutions counted so far, those of ``day``)."""
+        async with self.engines.reader.connect() as conn:
+            total = (
+                await conn.execute(select(func.coalesce(func.sum(resolution_counts.c.count), 0)))
+            ).scalar_one()
+            on_day = (
+                await conn.execute(
+                    select(func.coalesce(func.sum(resolution_counts.c.count), 0)).where(
+                        resolution_counts.c.day == day
+                    )
+                )
+            ).scalar_one()
+        return int(total), int(on_day)
 
     async def count_records(self) -> int:
         """All stored handles, the node's own included."""

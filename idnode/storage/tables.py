@@ -104,9 +104,20 @@ class LogNodeRow(Base):
     hash: Mapped[bytes] = mapped_column(LargeBinary(32))
 
 
+class ResolutionCountRow(Base):
+    """Resolutions of an enterprise's identifiers on one day (summed over every serving process)."""
+
+    __tablename__ = "resolution_counts"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    prefix: Mapped[str] = mapped_column(String(64), primary_key=True)
+    count: Mapped[int] = mapped_column(BigInteger)
+
+
 handles = HandleRow.__table__
 enterprises = EnterpriseRow.__table__
 audit = AuditRow.__table__
 node_meta = NodeMetaRow.__table__
 log_entries = LogEntryRow.__table__
 log_nodes = LogNodeRow.__table__
+resolution_counts = ResolutionCountRow.__table__

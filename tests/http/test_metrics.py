@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
+import time
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import Server
-from tests.http.helpers import onboard, operator, put_values
+from tests.conftest import Server, run_cli, start_server, stop_server
+from tests.http.helpers import get_json, onboard, operator, put_values
 
 
 @pytest.fixture
@@ -63,3 +67,41 @@ async def test_metrics_count_requests_cache_and_registrations(
     assert after[("idnode_enterprises", (("status", "active"),))] >= 1
     assert after[("idnode_identifiers", ())] >= 1
     assert after[("idnode_cache_entries", ())] >= 2  # the record and the negative entry
+
+
+async def test_resolutions_are_counted_flushed_and_kept_at_shutdown(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, session: aiohttp.ClientSession
+) -> None:
+    monkeypatch.setenv("IDNODE_RESOLUTION_FLUSH_SECONDS", "0.2")
+    node = start_server(tmp_path / "node")
+    try:
+        prefix, auth = await onboard(session, node)
+        handle = f"{prefix}/COUNTED-1"
+        value = {"index": 1, "type": "URL", "data": "https://example.com/c"}
+        assert (await put_values(session, node, handle, [value], auth))[0] == 200
+        async with aiohttp.ClientSession() as scanner:
+            for _ in range(5):
+                async with scanner.get(f"{node.url}/api/handles/{handle}") as resp:
+                    assert resp.status == 200
+            async with scanner.get(f"{node.url}/api/handles/{prefix}/ABSENT") as resp:
+                assert resp.status == 404  # not a resolution of an identifier: not counted
+        deadline = time.monotonic() + 5
+        while (await get_json(session, f"{node.url}/api/stats", headers=operator(node)))[1]["resolutions"][
+            "total"
+        ] != 5:
+            assert time.monotonic() < deadline, "resolution counts were not flushed"
+            await asyncio.sleep(0.1)
+    finally:
+        stop_server(node)
+    # counts still in memory at shutdown are stored too
+    monkeypatch.setenv("IDNODE_RESOLUTION_FLUSH_SECONDS", "600")
+    node = start_server(tmp_path / "node")
+    try:
+        async with aiohttp.ClientSession() as scanner:
+            for _ in range(2):
+                async with scanner.get(f"{node.url}/api/handles/{handle}") as resp:
+                    assert resp.status == 200
+    finally:
+        stop_server(node)
+    stats = json.loads(run_cli("stats", *node.cli_args(), "--json").stdout)
+    assert stats["resolutions"]["total"] == 7
