@@ -68,7 +68,7 @@ async def open_core(settings: Settings) -> AsyncIterator[Core]:
                 settings.negative_cache_seconds,
                 ResolutionCounter() if settings.count_resolutions else None,
             ),
-            stats=Stats(repository, settings.target_enterprises, settings.target_deadline_date),
+            stats=Stats(repository, settings),
             keyring=keyring,
             log=TransparencyLog(repository, keyring.active_key),
             operator_secret=secret,

@@ -1,32 +1,36 @@
-"""Registration statistics: enterprises against the target, identifiers registered."""
+"""Registration statistics: enterprises against the target, identifiers registered, resolutions.
+
+Everything is computed in SQL over small tables: enterprises (thousands of rows) and the counts every
+write and every resolution flush keep per enterprise prefix (and day), never over the identifiers.
+"""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
+from idnode.config import Settings
 from idnode.forecast import target_report
 from idnode.model.enterprise import EnterpriseStatus
+from idnode.model.errors import ProtocolError
 from idnode.storage.repository import Repository, today
+
+METRICS = ("enterprises", "identifiers", "resolutions")
+INTERVALS = ("day", "month")
+MAX_SERIES_DAYS = 3660
 
 
 class Stats:
     """Aggregate figures computed in SQL."""
 
-    def __init__(self, repository: Repository, target_enterprises: int, deadline: date | None) -> None:
+    def __init__(self, repository: Repository, settings: Settings) -> None:
         self.repository = repository
-        self.target = target_enterprises
-        self.deadline = deadline
-
-    async def target_progress(self, on: date | None = None) -> dict[str, Any]:
-        """Registered enterprises against the target: progress, run rates over the last 30 and 90 days,
-        the linear and fitted-trend forecasts, and the monthly rate the deadline needs (see forecast)."""
-        per_day = await self.repository.enterprises_per_day()
-        registered = sum(per_day.values())
-        return target_report(per_day, registered, self.target, on or today(), self.deadline)
+        self.target = settings.target_enterprises
+        self.deadline = settings.target_deadline_date
+        self.configured_districts = settings.districts
 
     async def summary(self) -> dict[str, Any]:
-        """Enterprises (total, active, suspended), identifiers, and progress toward the target."""
+        """Enterprises (total, active, suspended), identifiers, resolutions, progress toward the target."""
         by_status = await self.repository.enterprise_counts()
         resolved, resolved_today = await self.repository.resolution_totals(today())
         total = sum(by_status.values())
@@ -44,3 +48,55 @@ class Stats:
                 "progress": round(total / self.target, 4) if self.target else None,
             },
         }
+
+    async def target_progress(self, on: date | None = None) -> dict[str, Any]:
+        """Registered enterprises against the target: progress, run rates over the last 30 and 90 days,
+        the linear and fitted-trend forecasts, and the monthly rate the deadline needs (see forecast)."""
+        per_day = await self.repository.enterprises_per_day()
+        registered = sum(per_day.values())
+        return target_report(per_day, registered, self.target, on or today(), self.deadline)
+
+    async def districts(self) -> list[dict[str, Any]]:
+        """Per district: enterprises, active, without identifiers, identifiers, resolutions; every
+        configured district is listed, those without enterprises with zeros."""
+        rows = {row["name"]: row for row in await self.repository.breakdown("district")}
+        empty = {"enterprises": 0, "active": 0, "without_identifiers": 0, "identifiers": 0, "resolutions": 0}
+        listed = [rows.pop(name, {"name": name, **empty}) for name in self.configured_districts]
+        return listed + list(rows.values())  # districts no longer configured still count
+
+    async def industries(self) -> list[dict[str, Any]]:
+        """The same figures per industry, largest first."""
+        return await self.repository.breakdown("industry")
+
+    async def enterprises(self, limit: int) -> dict[str, list[dict[str, Any]]]:
+        """The top ``limit`` enterprises by identifiers and by resolutions, and those registered but
+        not using identifiers (none registered), oldest registration first within the limit."""
+        return {
+            "by_identifiers": await self.repository.enterprise_ranking("identifiers", limit),
+            "by_resolutions": await self.repository.enterprise_ranking("resolutions", limit),
+            "without_identifiers": await self.repository.enterprise_ranking(
+                "identifiers", limit, unused_only=True
+            ),
+        }
+
+    async def timeseries(
+        self, metric: str, interval: str, start: date | None, end: date | None
+    ) -> list[dict[str, Any]]:
+        """New ``metric`` per ``interval`` from ``start`` to ``end`` (default: the last 365 days), every
+        period listed (zeros included). ProtocolError for an unknown metric or interval, or a bad range."""
+        if metric not in METRICS:
+            raise ProtocolError(f"metric must be one of {', '.join(METRICS)}.")
+        if interval not in INTERVALS:
+            raise ProtocolError(f"interval must be one of {', '.join(INTERVALS)}.")
+        end = end or today()
+        start = start or end - timedelta(days=364)
+        if start > end or (end - start).days > MAX_SERIES_DAYS:
+            raise ProtocolError(f"Need from <= to, at most {MAX_SERIES_DAYS} days apart.")
+        daily = await self.repository.daily_series(metric, start, end)
+        series: dict[str, int] = {}
+        day = start
+        while day <= end:
+            period = day.isoformat() if interval == "day" else day.isoformat()[:7]
+            series[period] = series.get(period, 0) + daily.get(day, 0)
+            day += timedelta(days=1)
+        return [{"period": period, "value": value} for period, value in series.items()]

@@ -1195,6 +1195,7 @@ async def test_stats_summary(core: Core) -> None:
     assert summary == {
         "enterprises": {"total": 3, "active": 2, "suspended": 1},
         "identifiers": 6,  # p0..p2, q, alice, node-info: not 0.NA/* nor <prefix>/ADMIN
+        "resolutions": {"total": 0, "today": 0},
         "target": {"enterprises": 3500, "registered": 3, "progress": round(3 / 3500, 4)},
     }
     await core.registry.delete(firms[0].admin, firms[0].handle("p0"))

@@ -10,6 +10,7 @@ from idnode.config import load_settings
 from idnode.core import Core, open_core
 from idnode.counting import ResolutionCounter
 from idnode.model.enterprise import EnterpriseDraft
+from idnode.model.errors import ProtocolError
 from idnode.sample import make_uscc
 from idnode.storage.repository import today
 
@@ -82,3 +83,94 @@ async def test_resolver_counts_found_handles_only(tmp_path) -> None:  # type: ig
         assert core.resolver.counter.counts == {"88.999.1001": 3}
         await core.resolver.counter.flush(core.repository)
         assert (await core.stats.summary())["resolutions"] == {"total": 3, "today": 3}
+
+
+async def independent_counts(core: Core, by: str) -> dict[str, tuple[int, int, int]]:
+    """(enterprises, identifiers, enterprises without identifiers) per ``by``, counted from the raw
+    tables without the maintained counters."""
+    from sqlalchemy import text
+
+    query = text(
+        f"SELECT e.{by}, e.prefix, COUNT(h.handle) FROM enterprises e LEFT JOIN handles h"
+        f" ON h.prefix = e.prefix AND h.handle <> e.prefix || '/ADMIN' GROUP BY e.{by}, e.prefix"
+    )
+    async with core.repository.engines.reader.connect() as conn:
+        rows = (await conn.execute(query)).all()
+    out: dict[str, tuple[int, int, int]] = {}
+    for name, _, count in rows:
+        firms, identifiers, unused = out.get(name, (0, 0, 0))
+        out[name] = (firms + 1, identifiers + count, unused + (count == 0))
+    return out
+
+
+async def test_breakdowns_match_an_independent_count(core: Core) -> None:
+    import random
+
+    from idnode.model.identifier import Identifier
+    from idnode.model.permissions import Principal
+    from idnode.model.values import HandleValue
+
+    rng = random.Random(5)
+    layout = [("东台市", "电气机械和器材制造业"), ("东台市", "通用设备制造业"), ("盐都区", "通用设备制造业")]
+    prefixes = []
+    for serial in range(1, 10):
+        district, industry = layout[serial % 3]
+        draft = EnterpriseDraft.from_json(
+            {
+                "name": f"盐城核对企业{serial}",
+                "uscc": make_uscc(serial),
+                "district": district,
+                "industry": industry,
+                "registered_on": (today() - timedelta(days=serial * 20)).isoformat(),
+            },
+            core.settings.districts,
+        )
+        enterprise, _ = await core.registry.add_enterprise(core.local_operator, draft)
+        prefixes.append(enterprise.prefix)
+    resolved: dict[str, int] = {}
+    for prefix in prefixes:
+        admin = Principal(f"{prefix}/ADMIN", 300)
+        count = rng.choice([0, 0, 1, 3, 7])
+        items = [
+            (f"{prefix}/P-{n}", [{"index": 1, "type": "URL", "data": f"https://x/{n}"}]) for n in range(count)
+        ]
+        await core.bulk.register(admin, items)
+        if count:
+            await core.registry.put_record(
+                admin, Identifier.parse(f"{prefix}/SINGLE"), [HandleValue.from_json(items[0][1][0])]
+            )
+            await core.registry.delete(admin, Identifier.parse(f"{prefix}/P-0"))
+            for _ in range(rng.randrange(1, 5)):
+                await core.resolver.respond(f"{prefix}/SINGLE", [], "")
+                resolved[prefix] = resolved.get(prefix, 0) + 1
+    assert core.resolver.counter is not None
+    await core.resolver.counter.flush(core.repository)
+
+    for by, rows in (("district", await core.stats.districts()), ("industry", await core.stats.industries())):
+        expected = await independent_counts(core, by)
+        got = {
+            r["name"]: (r["enterprises"], r["identifiers"], r["without_identifiers"])
+            for r in rows
+            if r["enterprises"]
+        }
+        assert got == expected
+    districts = {r["name"]: r for r in await core.stats.districts()}
+    assert set(core.settings.districts) <= set(districts)  # every configured district, with zeros
+    assert districts["射阳县"]["enterprises"] == 0
+    assert sum(r["resolutions"] for r in districts.values()) == sum(resolved.values())
+    summary = await core.stats.summary()
+    assert summary["identifiers"] == sum(v[1] for v in (await independent_counts(core, "district")).values())
+
+    lists = await core.stats.enterprises(limit=20)
+    unused = {r["prefix"] for r in lists["without_identifiers"]}
+    assert unused == {p for p in prefixes if p not in resolved}
+    assert lists["by_resolutions"][0]["resolutions"] == max(resolved.values())
+
+    months = await core.stats.timeseries("enterprises", "month", today() - timedelta(days=400), today())
+    assert sum(p["value"] for p in months) == len(prefixes)
+    days = await core.stats.timeseries("identifiers", "day", today(), today())
+    assert days == [
+        {"period": today().isoformat(), "value": summary["identifiers"] + sum(1 for p in resolved)}
+    ]
+    with pytest.raises(ProtocolError):
+        await core.stats.timeseries("bananas", "day", None, None)

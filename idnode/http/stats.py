@@ -1,12 +1,21 @@
-"""Registration statistics over HTTP."""
+"""Registration statistics over HTTP: JSON, or CSV (``?format=csv``) for spreadsheets."""
 
 from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Sequence
+from datetime import date
+from typing import Any
 
 from aiohttp import web
 
 from idnode.http.auth import principal_of
 from idnode.http.errors import json_response
 from idnode.http.keys import REGISTRY, SETTINGS, STATS
+from idnode.model.errors import ProtocolError
+
+RANKING_LIMIT = 20
 
 
 async def require_stats_reader(request: web.Request) -> None:
@@ -15,14 +24,97 @@ async def require_stats_reader(request: web.Request) -> None:
         request.app[REGISTRY].require_operator(await principal_of(request))
 
 
+def _csv(rows: Sequence[dict[str, Any]], filename: str) -> web.Response:
+    """Rows as CSV, UTF-8 with a byte-order mark so spreadsheet programs read the Chinese names."""
+    out = io.StringIO()
+    if rows:
+        writer = csv.DictWriter(out, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return web.Response(
+        body=("\ufeff" + out.getvalue()).encode("utf-8"),
+        content_type="text/csv",
+        charset="utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{filename}.csv"'},
+    )
+
+
+def _answer(
+    request: web.Request, body: dict[str, Any], rows: Sequence[dict[str, Any]], name: str
+) -> web.Response:
+    """JSON (``body``), or ``rows`` as CSV when ``format=csv``."""
+    wanted = request.query.get("format", "json")
+    if wanted == "csv":
+        return _csv(rows, name)
+    if wanted != "json":
+        raise ProtocolError("format must be json or csv.")
+    return json_response({"responseCode": 1, **body})
+
+
+def _flat(prefix: str, value: Any) -> list[tuple[str, Any]]:
+    if isinstance(value, dict):
+        return [
+            item
+            for key, inner in value.items()
+            for item in _flat(f"{prefix}.{key}" if prefix else key, inner)
+        ]
+    return [(prefix, value)]
+
+
 async def get_stats(request: web.Request) -> web.Response:
     await require_stats_reader(request)
-    return json_response({"responseCode": 1, **await request.app[STATS].summary()})
+    summary = await request.app[STATS].summary()
+    return _answer(request, summary, [{"figure": k, "value": v} for k, v in _flat("", summary)], "summary")
 
 
 async def get_target(request: web.Request) -> web.Response:
     await require_stats_reader(request)
-    return json_response({"responseCode": 1, **await request.app[STATS].target_progress()})
+    progress = await request.app[STATS].target_progress()
+    return _answer(request, progress, [{"figure": k, "value": v} for k, v in _flat("", progress)], "target")
 
 
-routes = [web.get("/api/stats", get_stats), web.get("/api/stats/target", get_target)]
+async def get_districts(request: web.Request) -> web.Response:
+    await require_stats_reader(request)
+    rows = await request.app[STATS].districts()
+    return _answer(request, {"districts": rows}, rows, "districts")
+
+
+async def get_industries(request: web.Request) -> web.Response:
+    await require_stats_reader(request)
+    rows = await request.app[STATS].industries()
+    return _answer(request, {"industries": rows}, rows, "industries")
+
+
+async def get_enterprises(request: web.Request) -> web.Response:
+    await require_stats_reader(request)
+    lists = await request.app[STATS].enterprises(RANKING_LIMIT)
+    rows = [{"list": name, **row} for name, items in lists.items() for row in items]
+    return _answer(request, lists, rows, "enterprises")
+
+
+def _date(request: web.Request, name: str) -> date | None:
+    raw = request.query.get(name)
+    try:
+        return date.fromisoformat(raw) if raw else None
+    except ValueError:
+        raise ProtocolError(f"{name} must be a date like 2026-01-31.") from None
+
+
+async def get_timeseries(request: web.Request) -> web.Response:
+    await require_stats_reader(request)
+    metric = request.query.get("metric", "enterprises")
+    interval = request.query.get("interval", "month")
+    series = await request.app[STATS].timeseries(
+        metric, interval, _date(request, "from"), _date(request, "to")
+    )
+    return _answer(request, {"metric": metric, "interval": interval, "series": series}, series, metric)
+
+
+routes = [
+    web.get("/api/stats", get_stats),
+    web.get("/api/stats/target", get_target),
+    web.get("/api/stats/districts", get_districts),
+    web.get("/api/stats/industries", get_industries),
+    web.get("/api/stats/enterprises", get_enterprises),
+    web.get("/api/stats/timeseries", get_timeseries),
+]

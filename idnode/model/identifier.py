@@ -17,6 +17,7 @@ from idnode.model.errors import InvalidHandle
 MAX_PREFIX_LENGTH = 64
 MAX_SUFFIX_BYTES = 255
 PREFIX_NAMESPACE = "0.NA"
+ADMIN_SUFFIX = "ADMIN"
 
 _PREFIX_RE = re.compile(r"[0-9A-Za-z_-]+(\.[0-9A-Za-z_-]+)*")
 _FORBIDDEN_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
@@ -80,6 +81,11 @@ class Identifier:
         return self.prefix == PREFIX_NAMESPACE
 
     @property
+    def is_identifier(self) -> bool:
+        """Whether statistics count it as a registered identifier (not a prefix or admin handle)."""
+        return not self.is_prefix_handle and self.suffix != ADMIN_SUFFIX
+
+    @property
     def owning_prefix(self) -> str:
         """The enterprise or node prefix this handle belongs to (``0.NA/X`` belongs to ``X``)."""
         return self.suffix if self.is_prefix_handle else self.prefix
@@ -101,4 +107,4 @@ def prefix_handle(prefix: str) -> Identifier:
 
 def admin_handle(prefix: str) -> Identifier:
     """The ``<prefix>/ADMIN`` handle an enterprise authenticates as."""
-    return Identifier(canonical_prefix(prefix), "ADMIN")
+    return Identifier(canonical_prefix(prefix), ADMIN_SUFFIX)

@@ -14,7 +14,7 @@ from functools import partial
 from typing import Any
 
 import orjson
-from sqlalchemy import Table, bindparam, delete, func, insert, select, update
+from sqlalchemy import Table, bindparam, case, delete, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Dialect
@@ -22,14 +22,16 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from idnode.model.enterprise import Enterprise, EnterpriseStatus
-from idnode.model.identifier import PREFIX_NAMESPACE, Identifier
+from idnode.model.identifier import Identifier
 from idnode.model.record import Record
 from idnode.model.values import HandleValue
 from idnode.storage.engine import Engines
 from idnode.storage.tables import (
     audit,
+    daily_identifiers,
     enterprises,
     handles,
+    identifier_counts,
     log_entries,
     log_nodes,
     node_meta,
@@ -115,6 +117,28 @@ async def _subtree(conn: AsyncConnection, level: int, index: int) -> bytes:
     if found is None:
         raise LookupError(f"log subtree ({level}, {index}) is not stored")
     return bytes(found)
+
+
+def _adding_upsert(dialect: Dialect, table: Table, counters: list[str]) -> Any:
+    """An INSERT of ``table`` rows that, where the primary key exists, adds to its ``counters``."""
+    statement = (sqlite_insert if dialect.name == "sqlite" else postgresql_insert)(table)
+    keys = [column.name for column in table.primary_key.columns]
+    return statement.on_conflict_do_update(
+        index_elements=keys, set_={name: table.c[name] + statement.excluded[name] for name in counters}
+    )
+
+
+def _enterprise_figures() -> tuple[Any, Any, Any]:
+    """Enterprises joined with their counts: (from clause, identifiers, resolutions), counts 0 if none."""
+    resolved = (
+        select(resolution_counts.c.prefix, func.sum(resolution_counts.c.count).label("n"))
+        .group_by(resolution_counts.c.prefix)
+        .subquery()
+    )
+    joined = enterprises.outerjoin(
+        identifier_counts, identifier_counts.c.prefix == enterprises.c.prefix
+    ).outerjoin(resolved, resolved.c.prefix == enterprises.c.prefix)
+    return joined, func.coalesce(identifier_counts.c.identifiers, 0), func.coalesce(resolved.c.n, 0)
 
 
 class Transaction:
@@ -302,6 +326,24 @@ class Transaction:
             inserts.append(partial(self._insert_rows, log_nodes, completed))
         await self._insert_unique(*inserts, many=len(leaves) > 1)
 
+    async def book_identifiers(
+        self, day: date, added: Mapping[str, int], removed: Mapping[str, int]
+    ) -> None:
+        """Book identifiers ``added`` and ``removed`` (per enterprise prefix) on ``day``, in the running
+        totals and the daily series."""
+        prefixes = set(added) | set(removed)
+        if not prefixes:
+            return
+        totals = [{"prefix": p, "identifiers": added.get(p, 0) - removed.get(p, 0)} for p in prefixes]
+        daily = [
+            {"day": day, "prefix": p, "created": added.get(p, 0), "deleted": removed.get(p, 0)}
+            for p in prefixes
+        ]
+        await self.conn.execute(_adding_upsert(self.conn.dialect, identifier_counts, ["identifiers"]), totals)
+        await self.conn.execute(
+            _adding_upsert(self.conn.dialect, daily_identifiers, ["created", "deleted"]), daily
+        )
+
     async def set_meta(self, key: str, value: str) -> None:
         await self.conn.execute(insert(node_meta).values(key=key, value=value))
 
@@ -421,14 +463,8 @@ class Repository:
     async def add_resolution_counts(self, day: date, counts: Mapping[str, int]) -> None:
         """Add ``counts`` (per enterprise prefix) to the stored resolution counts of ``day``."""
         rows = [{"day": day, "prefix": prefix, "count": n} for prefix, n in counts.items()]
-        dialect = self.engines.writer.dialect.name
-        statement = (sqlite_insert if dialect == "sqlite" else postgresql_insert)(resolution_counts)
-        statement = statement.on_conflict_do_update(
-            index_elements=["day", "prefix"],
-            set_={"count": resolution_counts.c.count + statement.excluded.count},
-        )
         async with self.engines.writer.begin() as conn:
-            await conn.execute(statement, rows)
+            await conn.execute(_adding_upsert(conn.dialect, resolution_counts, ["count"]), rows)
 
     async def resolution_totals(self, day: date) -> tuple[int, int]:
         """(all resolutions counted so far, those of ``day``)."""
@@ -451,16 +487,80 @@ class Repository:
             return (await conn.execute(select(func.count()).select_from(handles))).scalar_one()
 
     async def count_identifiers(self) -> int:
-        """Identifiers registered by enterprises: all handles but prefix handles and ``<prefix>/ADMIN``."""
-        admin_handles = select(enterprises.c.prefix.concat("/ADMIN"))
+        """Identifiers registered by enterprises (all handles but prefix handles and ``<prefix>/ADMIN``)."""
         async with self.engines.reader.connect() as conn:
-            return (
-                await conn.execute(
-                    select(func.count())
-                    .select_from(handles)
-                    .where(handles.c.prefix != PREFIX_NAMESPACE, handles.c.handle.not_in(admin_handles))
-                )
-            ).scalar_one()
+            total = await conn.execute(select(func.coalesce(func.sum(identifier_counts.c.identifiers), 0)))
+            return int(total.scalar_one())
+
+    async def breakdown(self, by: str) -> list[dict[str, Any]]:
+        """Per value of the enterprise column ``by`` (``district`` or ``industry``): enterprises (all,
+        active, and those with no identifiers), identifiers and resolutions; largest first."""
+        column = enterprises.c[by]
+        joined, identifiers, resolutions = _enterprise_figures()
+        active = case((enterprises.c.status == EnterpriseStatus.ACTIVE.value, 1), else_=0)
+        query = (
+            select(
+                column.label("name"),
+                func.count().label("enterprises"),
+                func.sum(active).label("active"),
+                func.sum(case((identifiers == 0, 1), else_=0)).label("without_identifiers"),
+                func.sum(identifiers).label("identifiers"),
+                func.sum(resolutions).label("resolutions"),
+            )
+            .select_from(joined)
+            .group_by(column)
+            .order_by(func.count().desc(), column)
+        )
+        async with self.engines.reader.connect() as conn:
+            rows = (await conn.execute(query)).mappings().all()
+        return [{key: value if key == "name" else int(value) for key, value in row.items()} for row in rows]
+
+    async def enterprise_ranking(
+        self, order: str, limit: int, *, unused_only: bool = False
+    ) -> list[dict[str, Any]]:
+        """Enterprises with their identifiers and resolutions, by ``order`` (``identifiers`` or
+        ``resolutions``) descending; ``unused_only``: only those with no identifiers."""
+        joined, identifiers, resolutions = _enterprise_figures()
+        query = (
+            select(
+                enterprises.c.prefix,
+                enterprises.c.name,
+                enterprises.c.district,
+                enterprises.c.industry,
+                enterprises.c.registered_on,
+                identifiers.label("identifiers"),
+                resolutions.label("resolutions"),
+            )
+            .select_from(joined)
+            .order_by((identifiers if order == "identifiers" else resolutions).desc(), enterprises.c.prefix)
+            .limit(limit)
+        )
+        if unused_only:
+            query = query.where(identifiers == 0)
+        async with self.engines.reader.connect() as conn:
+            rows = (await conn.execute(query)).mappings().all()
+        return [
+            {
+                **row,
+                "registered_on": row["registered_on"].isoformat(),
+                "identifiers": int(row["identifiers"]),
+                "resolutions": int(row["resolutions"]),
+            }
+            for row in rows
+        ]
+
+    async def daily_series(self, metric: str, start: date, end: date) -> dict[date, int]:
+        """New ``enterprises``, ``identifiers`` (created) or ``resolutions`` per day, ``start`` to ``end``."""
+        if metric == "enterprises":
+            day, amount = enterprises.c.registered_on, func.count()
+        elif metric == "identifiers":
+            day, amount = daily_identifiers.c.day, func.sum(daily_identifiers.c.created)
+        else:
+            day, amount = resolution_counts.c.day, func.sum(resolution_counts.c.count)
+        query = select(day, amount).where(day >= start, day <= end).group_by(day)
+        async with self.engines.reader.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return {(d if isinstance(d, date) else date.fromisoformat(d)): int(n) for d, n in rows}
 
     async def audit_trail(self, target: str) -> list[dict[str, Any]]:
         """The audit rows of one target, oldest first."""

@@ -114,6 +114,26 @@ class ResolutionCountRow(Base):
     count: Mapped[int] = mapped_column(BigInteger)
 
 
+class IdentifierCountRow(Base):
+    """Identifiers registered under one enterprise prefix now (kept by every write adding or deleting one)."""
+
+    __tablename__ = "identifier_counts"
+
+    prefix: Mapped[str] = mapped_column(String(64), primary_key=True)
+    identifiers: Mapped[int] = mapped_column(BigInteger)
+
+
+class DailyIdentifierRow(Base):
+    """Identifiers created and deleted under one enterprise prefix on one day."""
+
+    __tablename__ = "daily_identifiers"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    prefix: Mapped[str] = mapped_column(String(64), primary_key=True)
+    created: Mapped[int] = mapped_column(BigInteger)
+    deleted: Mapped[int] = mapped_column(BigInteger)
+
+
 handles = HandleRow.__table__
 enterprises = EnterpriseRow.__table__
 audit = AuditRow.__table__
@@ -121,3 +141,5 @@ node_meta = NodeMetaRow.__table__
 log_entries = LogEntryRow.__table__
 log_nodes = LogNodeRow.__table__
 resolution_counts = ResolutionCountRow.__table__
+identifier_counts = IdentifierCountRow.__table__
+daily_identifiers = DailyIdentifierRow.__table__
