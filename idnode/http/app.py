@@ -11,7 +11,7 @@ from aiohttp import web
 from idnode.config import Settings
 from idnode.core import Core, open_core
 from idnode.counting import flushing
-from idnode.http import enterprises, handles, metrics, node, stats
+from idnode.http import dashboard, enterprises, handles, metrics, node, stats
 from idnode.http.errors import error_middleware
 from idnode.http.keys import KEYRING, LOG, METRICS, REGISTRY, RESOLVER, SETTINGS, STATS
 from idnode.http.metrics import create_metrics, metrics_middleware
@@ -66,5 +66,14 @@ def create_app(settings: Settings) -> web.Application:
 
     app.cleanup_ctx.append(core)
     app.on_response_prepare.append(allow_cross_origin_reads)
-    app.add_routes([*node.routes, *handles.routes, *enterprises.routes, *stats.routes, *metrics.routes])
+    app.add_routes(
+        [
+            *node.routes,
+            *handles.routes,
+            *enterprises.routes,
+            *stats.routes,
+            *metrics.routes,
+            *dashboard.routes,
+        ]
+    )
     return app

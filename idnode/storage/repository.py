@@ -326,9 +326,7 @@ class Transaction:
             inserts.append(partial(self._insert_rows, log_nodes, completed))
         await self._insert_unique(*inserts, many=len(leaves) > 1)
 
-    async def book_identifiers(
-        self, day: date, added: Mapping[str, int], removed: Mapping[str, int]
-    ) -> None:
+    async def book_identifiers(self, day: date, added: Mapping[str, int], removed: Mapping[str, int]) -> None:
         """Book identifiers ``added`` and ``removed`` (per enterprise prefix) on ``day``, in the running
         totals and the daily series."""
         prefixes = set(added) | set(removed)

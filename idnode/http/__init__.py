@@ -1,0 +1,1 @@
+"""HTTP front end: the aiohttp application, the resolution fast path, and the serving loop."""
