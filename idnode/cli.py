@@ -23,6 +23,7 @@ from rich.table import Table
 from idnode import cli_keys
 from idnode.config import Settings, load_settings
 from idnode.core import Core, open_core
+from idnode.csvout import flattened, to_csv
 from idnode.model.enterprise import EnterpriseDraft
 from idnode.model.errors import IdnodeError
 from idnode.model.identifier import Identifier
@@ -184,6 +185,9 @@ async def cmd_stats(args: argparse.Namespace) -> int:
     if args.json:
         _emit_json({**summary, "target_progress": progress})
         return 0
+    if args.csv:
+        sys.stdout.write(to_csv(flattened({**summary, "target_progress": progress})))
+        return 0
     table = Table("figure", "value", title="idnode statistics")
     table.add_row("enterprises (total)", str(summary["enterprises"]["total"]))
     table.add_row(
@@ -288,7 +292,8 @@ def _parser() -> argparse.ArgumentParser:
     resolve = sub.add_parser("resolve", parents=[common, output], help="resolve an identifier")
     resolve.add_argument("handle")
     resolve.add_argument("--server", help="resolve through this node URL instead of the local store")
-    sub.add_parser("stats", parents=[common, output], help="registration statistics")
+    stats = sub.add_parser("stats", parents=[common, output], help="registration statistics")
+    stats.add_argument("--csv", action="store_true", help="CSV for spreadsheets")
     cli_keys.add_parsers(sub, common, output)
     return parser
 

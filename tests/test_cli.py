@@ -73,6 +73,8 @@ def test_enterprise_lifecycle(tmp_path: Path) -> None:
     assert reset["secret"] != added["admin"]["secret"]
     stats = json.loads(run_cli("stats", "--data-dir", str(tmp_path), "--json").stdout)
     assert stats["enterprises"]["total"] == 2 and stats["target"]["enterprises"] == 3500
+    rows = run_cli("stats", "--data-dir", str(tmp_path), "--csv").stdout.lstrip("\ufeff").splitlines()
+    assert rows[0] == "figure,value" and "enterprises.total,2" in rows and "target.enterprises,3500" in rows
 
 
 def test_errors_exit_non_zero_with_a_message(tmp_path: Path) -> None:

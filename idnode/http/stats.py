@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
 from aiohttp import web
 
+from idnode.csvout import flattened, to_csv
 from idnode.http.auth import principal_of
 from idnode.http.errors import json_response
 from idnode.http.keys import REGISTRY, SETTINGS, STATS
@@ -25,14 +24,8 @@ async def require_stats_reader(request: web.Request) -> None:
 
 
 def _csv(rows: Sequence[dict[str, Any]], filename: str) -> web.Response:
-    """Rows as CSV, UTF-8 with a byte-order mark so spreadsheet programs read the Chinese names."""
-    out = io.StringIO()
-    if rows:
-        writer = csv.DictWriter(out, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
     return web.Response(
-        body=("\ufeff" + out.getvalue()).encode("utf-8"),
+        body=to_csv(rows).encode("utf-8"),
         content_type="text/csv",
         charset="utf-8",
         headers={"Content-Disposition": f'attachment; filename="{filename}.csv"'},
@@ -51,26 +44,16 @@ def _answer(
     return json_response({"responseCode": 1, **body})
 
 
-def _flat(prefix: str, value: Any) -> list[tuple[str, Any]]:
-    if isinstance(value, dict):
-        return [
-            item
-            for key, inner in value.items()
-            for item in _flat(f"{prefix}.{key}" if prefix else key, inner)
-        ]
-    return [(prefix, value)]
-
-
 async def get_stats(request: web.Request) -> web.Response:
     await require_stats_reader(request)
     summary = await request.app[STATS].summary()
-    return _answer(request, summary, [{"figure": k, "value": v} for k, v in _flat("", summary)], "summary")
+    return _answer(request, summary, flattened(summary), "summary")
 
 
 async def get_target(request: web.Request) -> web.Response:
     await require_stats_reader(request)
     progress = await request.app[STATS].target_progress()
-    return _answer(request, progress, [{"figure": k, "value": v} for k, v in _flat("", progress)], "target")
+    return _answer(request, progress, flattened(progress), "target")
 
 
 async def get_districts(request: web.Request) -> web.Response:
