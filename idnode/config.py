@@ -29,6 +29,7 @@ class Settings:
     districts: tuple[str, ...] = YANCHENG_DISTRICTS
     target_enterprises: int = 3500
     target_deadline: str = ""  # ISO date by which the target should be reached; "" = none
+    district_quotas: dict[str, int] = field(default_factory=dict)  # optional enterprises per district
     max_page_size: int = 1000
     public_stats: bool = False
     keys_dir: Path | None = None
@@ -85,6 +86,13 @@ def _coerce(name: str, raw: Any) -> Any:
         return float(raw)
     if kind == "bool":
         return raw if isinstance(raw, bool) else str(raw).strip().lower() in {"1", "true", "yes", "on"}
+    if kind == "dict[str, int]":
+        pairs = (
+            raw.items()
+            if isinstance(raw, dict)
+            else (p.split("=", 1) for p in str(raw).split(",") if p.strip())
+        )
+        return {str(k).strip(): int(v) for k, v in pairs}
     if kind == "tuple[str, ...]":
         items = raw if isinstance(raw, list) else str(raw).split(",")
         return tuple(item.strip() for item in items if item.strip())
@@ -123,4 +131,9 @@ def load_settings(flags: dict[str, Any] | None = None, environ: dict[str, str] |
     settings.node_prefix_canonical  # noqa: B018 -- validates the prefix early
     settings.key_algorithm_jws  # noqa: B018 -- and the key algorithm
     settings.target_deadline_date  # noqa: B018 -- and the deadline
+    unknown_districts = set(settings.district_quotas) - set(settings.districts)
+    if unknown_districts:
+        raise ValueError(
+            f"district_quotas names districts that are not configured: {sorted(unknown_districts)}"
+        )
     return settings

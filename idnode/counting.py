@@ -26,9 +26,11 @@ class ResolutionCounter:
 
     def __init__(self) -> None:
         self.counts: Counter[str] = Counter()
+        self.total = 0  # counted by this process since it started (for /metrics)
 
     def count(self, prefix: str) -> None:
         self.counts[prefix] += 1
+        self.total += 1
 
     async def flush(self, repository: Repository) -> None:
         """Add the counts so far to the store (kept for the next flush if that fails)."""

@@ -28,6 +28,7 @@ class Stats:
         self.target = settings.target_enterprises
         self.deadline = settings.target_deadline_date
         self.configured_districts = settings.districts
+        self.quotas = settings.district_quotas
 
     async def summary(self) -> dict[str, Any]:
         """Enterprises (total, active, suspended), identifiers, resolutions, progress toward the target."""
@@ -57,12 +58,18 @@ class Stats:
         return target_report(per_day, registered, self.target, on or today(), self.deadline)
 
     async def districts(self) -> list[dict[str, Any]]:
-        """Per district: enterprises, active, without identifiers, identifiers, resolutions; every
-        configured district is listed, those without enterprises with zeros."""
+        """Per district: enterprises, active, without identifiers, identifiers, resolutions, and the
+        district's quota with its progress (None without one); every configured district is listed,
+        those without enterprises with zeros."""
         rows = {row["name"]: row for row in await self.repository.breakdown("district")}
         empty = {"enterprises": 0, "active": 0, "without_identifiers": 0, "identifiers": 0, "resolutions": 0}
         listed = [rows.pop(name, {"name": name, **empty}) for name in self.configured_districts]
-        return listed + list(rows.values())  # districts no longer configured still count
+        listed += rows.values()  # districts no longer configured still count
+        for row in listed:
+            quota = self.quotas.get(row["name"])
+            row["quota"] = quota
+            row["quota_progress"] = round(row["enterprises"] / quota, 4) if quota else None
+        return listed
 
     async def industries(self) -> list[dict[str, Any]]:
         """The same figures per industry, largest first."""

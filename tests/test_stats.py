@@ -174,3 +174,15 @@ async def test_breakdowns_match_an_independent_count(core: Core) -> None:
     ]
     with pytest.raises(ProtocolError):
         await core.stats.timeseries("bananas", "day", None, None)
+
+
+async def test_district_quotas(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    settings = load_settings({"data_dir": tmp_path}, environ={"IDNODE_DISTRICT_QUOTAS": "东台市=4, 盐都区=10"})
+    assert settings.district_quotas == {"东台市": 4, "盐都区": 10}
+    async with open_core(settings) as core:
+        await register(core, 1, 0)  # in 东台市
+        rows = {row["name"]: row for row in await core.stats.districts()}
+    assert rows["东台市"]["quota"] == 4 and rows["东台市"]["quota_progress"] == 0.25
+    assert rows["盐都区"]["quota_progress"] == 0 and rows["射阳县"]["quota"] is None
+    with pytest.raises(ValueError, match="not configured"):
+        load_settings({"data_dir": tmp_path}, environ={"IDNODE_DISTRICT_QUOTAS": "火星区=1"})

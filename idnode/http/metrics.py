@@ -62,6 +62,11 @@ class _ScrapeTimeCollector(Collector):
             answers.add_metric([str(status)], count)
         yield answers
         cache = self.metrics.cache_figures()
+        yield CounterMetricFamily(
+            "idnode_resolutions",
+            "Resolutions of registered identifiers (this process).",
+            value=cache["resolutions"],
+        )
         yield CounterMetricFamily("idnode_cache_hits", "Resolution cache hits.", value=cache["hits"])
         yield CounterMetricFamily("idnode_cache_misses", "Resolution cache misses.", value=cache["misses"])
         yield GaugeMetricFamily(
@@ -86,8 +91,15 @@ def create_metrics(app: web.Application) -> Metrics:
     metrics = Metrics()
 
     def cache_figures() -> dict[str, int]:
-        cache = app[RESOLVER].cache
-        return {"hits": cache.hits, "misses": cache.misses, "entries": len(cache), "bytes": cache.bytes}
+        resolver = app[RESOLVER]
+        cache, counter = resolver.cache, resolver.counter
+        return {
+            "hits": cache.hits,
+            "misses": cache.misses,
+            "entries": len(cache),
+            "bytes": cache.bytes,
+            "resolutions": counter.total if counter is not None else 0,
+        }
 
     metrics.cache_figures = cache_figures
     metrics.registry.register(_ScrapeTimeCollector(metrics))

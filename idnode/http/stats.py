@@ -15,6 +15,7 @@ from idnode.http.keys import REGISTRY, SETTINGS, STATS
 from idnode.model.errors import ProtocolError
 
 RANKING_LIMIT = 20
+STATS_MAX_AGE = 5  # seconds a browser may reuse a statistics answer
 
 
 async def require_stats_reader(request: web.Request) -> None:
@@ -37,11 +38,11 @@ def _answer(
 ) -> web.Response:
     """JSON (``body``), or ``rows`` as CSV when ``format=csv``."""
     wanted = request.query.get("format", "json")
-    if wanted == "csv":
-        return _csv(rows, name)
-    if wanted != "json":
+    if wanted not in ("json", "csv"):
         raise ProtocolError("format must be json or csv.")
-    return json_response({"responseCode": 1, **body})
+    response = _csv(rows, name) if wanted == "csv" else json_response({"responseCode": 1, **body})
+    response.headers["Cache-Control"] = f"private, max-age={STATS_MAX_AGE}"  # a refresh storm reuses it
+    return response
 
 
 async def get_stats(request: web.Request) -> web.Response:

@@ -60,6 +60,7 @@ async def test_metrics_count_requests_cache_and_registrations(
     assert grew("idnode_fastpath_responses_total", status="200") == 3
     assert grew("idnode_fastpath_responses_total", status="404") == 1
     assert grew("idnode_cache_misses_total") == 2 and grew("idnode_cache_hits_total") == 2
+    assert grew("idnode_resolutions_total") == 3  # the absent handle is not a resolution
     route, put_route = "/api/enterprises", "/api/handles/{handle}"
     assert grew("idnode_http_requests_total", route=route, method="POST", status="201") == 1
     assert grew("idnode_http_requests_total", route=put_route, method="PUT", status="200") == 1
