@@ -7,7 +7,6 @@ escapes the audit trail, and the transparency log always matches the store.
 from __future__ import annotations
 
 import time
-from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from functools import partial
@@ -146,8 +145,6 @@ class Committer:
             stored.append(await self._sign(tx, record, digests))
             entries.append((handle, CREATE, record_digest(handle, digests), now))
         await tx.insert_records(stored)
-        added = Counter(r.identifier.prefix for r in stored if r.identifier.is_identifier)
-        await tx.book_identifiers(tx.now.date(), added, {})
         await tx.add_audits(actor, CREATE, [(str(r.identifier), None, audit_form(r)) for r in stored])
         await self.log.append_many(tx, entries)
         for record in stored:
@@ -173,8 +170,6 @@ class Committer:
         """Delete ``current``; False if the record moved on (retry)."""
         if not await tx.delete_record(current.identifier, current.version):
             return False
-        if current.identifier.is_identifier:
-            await tx.book_identifiers(tx.now.date(), {}, {current.identifier.prefix: 1})
         await self._log(tx, actor, DELETE, current, None, current.identifier)
         return True
 

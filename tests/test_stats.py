@@ -177,7 +177,9 @@ async def test_breakdowns_match_an_independent_count(core: Core) -> None:
 
 
 async def test_district_quotas(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    settings = load_settings({"data_dir": tmp_path}, environ={"IDNODE_DISTRICT_QUOTAS": "东台市=4, 盐都区=10"})
+    settings = load_settings(
+        {"data_dir": tmp_path}, environ={"IDNODE_DISTRICT_QUOTAS": "东台市=4, 盐都区=10"}
+    )
     assert settings.district_quotas == {"东台市": 4, "盐都区": 10}
     async with open_core(settings) as core:
         await register(core, 1, 0)  # in 东台市

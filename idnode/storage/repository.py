@@ -7,6 +7,7 @@ written through it commit together or not at all.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, date, datetime
@@ -233,6 +234,8 @@ class Transaction:
         stamp = self.stamp
         rows = [(str(r.identifier), r.identifier.prefix, _dump(r), r.version, stamp, stamp) for r in records]
         await self._insert_unique(partial(self._insert_rows, handles, rows), many=len(rows) > 1)
+        added = Counter(r.identifier.prefix for r in records if r.identifier.is_identifier)
+        await self._book_identifiers(added, {})
 
     async def replace_record(self, record: Record, expected_version: int) -> bool:
         """Store ``record`` if the stored version is still ``expected_version``; False if it moved on."""
@@ -247,7 +250,11 @@ class Transaction:
         result = await self.conn.execute(
             delete(handles).where(handles.c.handle == str(identifier), handles.c.version == expected_version)
         )
-        return result.rowcount == 1
+        if result.rowcount != 1:
+            return False
+        if identifier.is_identifier:
+            await self._book_identifiers({}, {identifier.prefix: 1})
+        return True
 
     async def add_audit(self, actor: str, action: str, target: str, old: Any, new: Any) -> None:
         await self.add_audits(actor, action, [(target, old, new)])
@@ -326,9 +333,10 @@ class Transaction:
             inserts.append(partial(self._insert_rows, log_nodes, completed))
         await self._insert_unique(*inserts, many=len(leaves) > 1)
 
-    async def book_identifiers(self, day: date, added: Mapping[str, int], removed: Mapping[str, int]) -> None:
-        """Book identifiers ``added`` and ``removed`` (per enterprise prefix) on ``day``, in the running
-        totals and the daily series."""
+    async def _book_identifiers(self, added: Mapping[str, int], removed: Mapping[str, int]) -> None:
+        """Book identifiers ``added`` and ``removed`` (per enterprise prefix) today, in the running totals
+        and the daily series: every insert and delete of a record does, so the counts cannot drift."""
+        day = self.now.date()
         prefixes = set(added) | set(removed)
         if not prefixes:
             return
