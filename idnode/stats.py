@@ -53,7 +53,7 @@ class Stats:
     async def target_progress(self, on: date | None = None) -> dict[str, Any]:
         """Registered enterprises against the target: progress, run rates over the last 30 and 90 days,
         the linear and fitted-trend forecasts, and the monthly rate the deadline needs (see forecast)."""
-        per_day = await self.repository.enterprises_per_day()
+        per_day = await self.repository.daily_series("enterprises", date.min, date.max)
         registered = sum(per_day.values())
         return target_report(per_day, registered, self.target, on or today(), self.deadline)
 

@@ -27,8 +27,9 @@ LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0
 class Metrics:
     """One application's metrics, in a registry of its own."""
 
-    def __init__(self) -> None:
+    def __init__(self, cache_figures: Callable[[], dict[str, int]]) -> None:
         self.registry = CollectorRegistry()
+        self.cache_figures = cache_figures  # the resolver's cache and counter, read at scrape time
         self.requests = Counter(
             "idnode_http_requests",
             "Requests served by the web application, by route, method and status.",
@@ -43,7 +44,7 @@ class Metrics:
             registry=self.registry,
         )
         self.gauges: dict[str, Any] = {}  # the statistics summary, read just before each scrape
-        self.cache_figures: Callable[[], dict[str, int]] = dict
+        self.registry.register(_ScrapeTimeCollector(self))
 
 
 class _ScrapeTimeCollector(Collector):
@@ -88,7 +89,6 @@ class _ScrapeTimeCollector(Collector):
 
 def create_metrics(app: web.Application) -> Metrics:
     """Metrics for ``app`` (its resolver's cache is read once the app has started)."""
-    metrics = Metrics()
 
     def cache_figures() -> dict[str, int]:
         resolver = app[RESOLVER]
@@ -101,9 +101,7 @@ def create_metrics(app: web.Application) -> Metrics:
             "resolutions": counter.total if counter is not None else 0,
         }
 
-    metrics.cache_figures = cache_figures
-    metrics.registry.register(_ScrapeTimeCollector(metrics))
-    return metrics
+    return Metrics(cache_figures)
 
 
 @web.middleware

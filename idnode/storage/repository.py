@@ -456,16 +456,6 @@ class Repository:
             ).all()
         return {status: count for status, count in rows}
 
-    async def enterprises_per_day(self) -> dict[date, int]:
-        """How many enterprises were registered on each day (their ``registered_on``)."""
-        async with self.engines.reader.connect() as conn:
-            rows = (
-                await conn.execute(
-                    select(enterprises.c.registered_on, func.count()).group_by(enterprises.c.registered_on)
-                )
-            ).all()
-        return {day: count for day, count in rows}
-
     async def add_resolution_counts(self, day: date, counts: Mapping[str, int]) -> None:
         """Add ``counts`` (per enterprise prefix) to the stored resolution counts of ``day``."""
         rows = [{"day": day, "prefix": prefix, "count": n} for prefix, n in counts.items()]
@@ -474,18 +464,12 @@ class Repository:
 
     async def resolution_totals(self, day: date) -> tuple[int, int]:
         """(all resolutions counted so far, those of ``day``)."""
+        count = resolution_counts.c.count
+        on_day = func.sum(case((resolution_counts.c.day == day, count), else_=0))
+        query = select(func.coalesce(func.sum(count), 0), func.coalesce(on_day, 0))
         async with self.engines.reader.connect() as conn:
-            total = (
-                await conn.execute(select(func.coalesce(func.sum(resolution_counts.c.count), 0)))
-            ).scalar_one()
-            on_day = (
-                await conn.execute(
-                    select(func.coalesce(func.sum(resolution_counts.c.count), 0)).where(
-                        resolution_counts.c.day == day
-                    )
-                )
-            ).scalar_one()
-        return int(total), int(on_day)
+            total, today_total = (await conn.execute(query)).one()
+        return int(total), int(today_total)
 
     async def count_records(self) -> int:
         """All stored handles, the node's own included."""

@@ -2,22 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import aiohttp
-import pytest
 
 from idnode.sample import make_uscc
 from tests.conftest import Server
 from tests.http.helpers import basic, get_json, onboard, operator, put_values
 
 URL_VALUE = {"index": 1, "type": "URL", "data": "https://example.com/x"}
-
-
-@pytest.fixture
-async def session() -> Any:
-    async with aiohttp.ClientSession() as client:
-        yield client
 
 
 async def _count(session: aiohttp.ClientSession, node: Server) -> int:

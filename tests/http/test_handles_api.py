@@ -7,7 +7,6 @@ import re
 from typing import Any
 
 import aiohttp
-import pytest
 
 from tests.conftest import Server
 from tests.http.helpers import basic, get_json, onboard, operator, put_values
@@ -26,12 +25,6 @@ def signature_of(values: list[dict[str, Any]]) -> dict[str, Any]:
     assert signature["data"]["format"] == "string"
     assert COMPACT_JWS.fullmatch(signature["data"]["value"])
     return signature
-
-
-@pytest.fixture
-async def session() -> Any:
-    async with aiohttp.ClientSession() as client:
-        yield client
 
 
 async def test_absent_handle_is_404_with_response_code_100(

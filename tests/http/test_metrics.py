@@ -16,12 +16,6 @@ from tests.conftest import Server, run_cli, start_server, stop_server
 from tests.http.helpers import get_json, onboard, operator, put_values
 
 
-@pytest.fixture
-async def session() -> Any:
-    async with aiohttp.ClientSession() as client:
-        yield client
-
-
 async def scrape(session: aiohttp.ClientSession, node: Server) -> dict[tuple[str, tuple[Any, ...]], float]:
     async with session.get(f"{node.url}/metrics", headers=operator(node)) as resp:
         assert resp.status == 200 and resp.headers["Content-Type"].startswith("text/plain")

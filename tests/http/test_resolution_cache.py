@@ -7,7 +7,6 @@ import asyncio
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 import pytest
@@ -16,12 +15,6 @@ from tests.conftest import Server, start_server, stop_server
 from tests.http.helpers import get_json, onboard, put_values
 
 URL_VALUE = {"index": 1, "type": "URL", "data": "https://example.com/v1"}
-
-
-@pytest.fixture
-async def session() -> Any:
-    async with aiohttp.ClientSession() as client:
-        yield client
 
 
 async def test_etag_304_and_max_age_from_ttl(node: Server, session: aiohttp.ClientSession) -> None:

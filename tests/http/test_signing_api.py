@@ -24,12 +24,6 @@ from tests.http.helpers import get_json, onboard, put_values
 URL_VALUE = {"index": 1, "type": "URL", "data": "https://example.com/pump/1"}
 
 
-@pytest.fixture
-async def session() -> Any:
-    async with aiohttp.ClientSession() as client:
-        yield client
-
-
 def fetcher(session: aiohttp.ClientSession, server: Server) -> Any:
     async def fetch(handle: str) -> dict[str, Any] | None:
         async with session.get(f"{server.url}/api/handles/{handle}") as response:

@@ -4,19 +4,11 @@ from __future__ import annotations
 
 import csv
 import io
-from typing import Any
 
 import aiohttp
-import pytest
 
 from tests.conftest import Server
 from tests.http.helpers import get_json, onboard, operator, put_values
-
-
-@pytest.fixture
-async def session() -> Any:
-    async with aiohttp.ClientSession() as client:
-        yield client
 
 
 async def test_breakdowns_lists_and_series(node: Server, session: aiohttp.ClientSession) -> None:
