@@ -7,11 +7,12 @@ escapes the audit trail, and the transparency log always matches the store.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from functools import partial
 from typing import Any
 
+from idnode.derived import Derived, value_entries
 from idnode.keys import ActiveKey, NodeKeys
 from idnode.model.identifier import Identifier
 from idnode.model.record import Record
@@ -29,6 +30,13 @@ from idnode.translog import LogAppender, LogEntry
 
 CREATE, MODIFY, DELETE = "create", "modify", "delete"
 Digests = list[dict[str, Any]]
+# What a stored record contributes to the lookup tables (search entries, GS1 keys); may read in tx.
+Derivation = Callable[[Transaction, Record], Awaitable[Derived]]
+
+
+async def derive_values(tx: Transaction, record: Record) -> Derived:
+    """The derivation that needs nothing but the record: its plain string values, searchable."""
+    return Derived(search=tuple(value_entries(record)))
 
 
 def epoch() -> int:
@@ -65,6 +73,7 @@ class Committer:
         self.signature_lifetime = signature_lifetime
         self.sign_records = sign_records
         self.log = LogAppender()
+        self.derive: Derivation = derive_values
         self.listeners: list[Callable[[str], None]] = []  # called with each changed handle, after commit
 
     def _notify_after_commit(self, tx: Transaction, handle: Identifier) -> None:
@@ -145,6 +154,7 @@ class Committer:
             stored.append(await self._sign(tx, record, digests))
             entries.append((handle, CREATE, record_digest(handle, digests), now))
         await tx.insert_records(stored)
+        await tx.store_derived([(r, await self.derive(tx, r)) for r in stored])
         await tx.add_audits(actor, CREATE, [(str(r.identifier), None, audit_form(r)) for r in stored])
         await self.log.append_many(tx, entries)
         for record in stored:
@@ -163,6 +173,8 @@ class Committer:
         record = await self._sign(tx, Record(current.identifier, values, current.version + 1))
         if not await tx.replace_record(record, current.version):
             return None
+        await tx.drop_derived([str(record.identifier)])
+        await tx.store_derived([(record, await self.derive(tx, record))])
         await self._log(tx, actor, action, current, record, record.identifier)
         return record
 
@@ -170,6 +182,7 @@ class Committer:
         """Delete ``current``; False if the record moved on (retry)."""
         if not await tx.delete_record(current.identifier, current.version):
             return False
+        await tx.drop_derived([str(current.identifier)])
         await self._log(tx, actor, DELETE, current, None, current.identifier)
         return True
 

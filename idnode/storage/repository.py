@@ -22,6 +22,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from idnode.derived import Derived
 from idnode.model.enterprise import Enterprise, EnterpriseStatus
 from idnode.model.identifier import Identifier
 from idnode.model.record import Record
@@ -31,12 +32,14 @@ from idnode.storage.tables import (
     audit,
     daily_identifiers,
     enterprises,
+    gs1_keys,
     handles,
     identifier_counts,
     log_entries,
     log_nodes,
     node_meta,
     resolution_counts,
+    search_entries,
 )
 
 
@@ -255,6 +258,25 @@ class Transaction:
         if identifier.is_identifier:
             await self._book_identifiers({}, {identifier.prefix: 1})
         return True
+
+    async def store_derived(self, derived: Sequence[tuple[Record, Derived]]) -> None:
+        """Store the search entries and GS1 keys of records just inserted or replaced (after
+        ``drop_derived`` for a replaced one); DuplicateKey if a GS1 key belongs to another record."""
+        entries = [
+            (entry.key, entry.value, str(record.identifier), record.identifier.prefix, int(entry.public))
+            for record, rows in derived
+            for entry in rows.search
+        ]
+        keys = [(path, str(record.identifier)) for record, rows in derived for path in rows.gs1]
+        if entries:
+            await self._insert_rows(search_entries, entries)
+        if keys:
+            await self._insert_unique(partial(self._insert_rows, gs1_keys, keys), many=len(keys) > 1)
+
+    async def drop_derived(self, handles_: Sequence[str]) -> None:
+        """Remove the search entries and GS1 keys of these handles."""
+        await self.conn.execute(delete(search_entries).where(search_entries.c.handle.in_(handles_)))
+        await self.conn.execute(delete(gs1_keys).where(gs1_keys.c.handle.in_(handles_)))
 
     async def add_audit(self, actor: str, action: str, target: str, old: Any, new: Any) -> None:
         await self.add_audits(actor, action, [(target, old, new)])

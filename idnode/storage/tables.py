@@ -134,6 +134,42 @@ class DailyIdentifierRow(Base):
     deleted: Mapped[int] = mapped_column(BigInteger)
 
 
+class TemplateRow(Base):
+    """One version of a metadata template (a JSON Schema document); versions are never changed."""
+
+    __tablename__ = "templates"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    document: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_by: Mapped[str] = mapped_column(String(400))
+
+
+class SearchEntryRow(Base):
+    """A value of a record findable by reverse lookup: ``key`` is a value type (``URL``) or
+    ``meta:<field>`` for a searchable template field; ``value`` is its index form (see derived.py)."""
+
+    __tablename__ = "search_entries"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    value: Mapped[str] = mapped_column(String(255), primary_key=True)
+    handle: Mapped[str] = mapped_column(String(400), primary_key=True)
+    prefix: Mapped[str] = mapped_column(String(64))
+    public: Mapped[int] = mapped_column(Integer)
+
+    __table_args__ = (Index("ix_search_entries_handle", "handle"),)
+
+
+class Gs1KeyRow(Base):
+    """A GS1 Digital Link path (``/01/<gtin>[/10/<lot>][/21/<serial>]``) and the identifier it maps to."""
+
+    __tablename__ = "gs1_keys"
+
+    path: Mapped[str] = mapped_column(String(400), primary_key=True)
+    handle: Mapped[str] = mapped_column(String(400), index=True)
+
+
 handles = HandleRow.__table__
 enterprises = EnterpriseRow.__table__
 audit = AuditRow.__table__
@@ -143,3 +179,6 @@ log_nodes = LogNodeRow.__table__
 resolution_counts = ResolutionCountRow.__table__
 identifier_counts = IdentifierCountRow.__table__
 daily_identifiers = DailyIdentifierRow.__table__
+templates = TemplateRow.__table__
+search_entries = SearchEntryRow.__table__
+gs1_keys = Gs1KeyRow.__table__

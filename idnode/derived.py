@@ -1,0 +1,57 @@
+"""Rows derived from a record's values for lookups: reverse-search entries and GS1 Digital Link keys.
+
+The ``Committer`` stores them in the same transaction as the record itself and replaces them on every
+change, so a lookup never finds a value the record no longer has.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+from idnode.model.record import Record
+
+VERBATIM_LENGTH = 190  # longer values are indexed as their first 190 characters and a digest
+
+
+@dataclass(frozen=True, slots=True)
+class SearchEntry:
+    """One findable value: ``key`` is a value type (``URL``) or ``meta:<field>``; ``value`` the text."""
+
+    key: str
+    value: str
+    public: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Derived:
+    """What a record contributes to the lookup tables."""
+
+    search: tuple[SearchEntry, ...] = ()
+    gs1: tuple[str, ...] = ()  # GS1 Digital Link paths, e.g. /01/09506000134352/21/12345
+
+
+NOTHING = Derived()
+
+
+def index_form(value: str) -> str:
+    """The form a value takes in the search index (at most 255 characters): itself when short, else
+    its first 190 characters, ``#`` and its SHA-256 in hex. Exact lookups compare index forms; a
+    prefix lookup of up to 190 characters matches both kinds."""
+    if len(value) <= VERBATIM_LENGTH:
+        return value
+    return f"{value[:VERBATIM_LENGTH]}#{hashlib.sha256(value.encode()).hexdigest()}"
+
+
+def value_entries(record: Record) -> list[SearchEntry]:
+    """Search entries for the record's plain string values (URL, EMAIL, ...): every type but the
+    Handle System's own (``HS_*``), each distinct (type, text) once."""
+    seen: dict[tuple[str, str], SearchEntry] = {}
+    for value in record.values:
+        if value.format != "string" or value.type.startswith("HS_") or not value.data:
+            continue
+        key = (value.type, index_form(value.data))
+        earlier = seen.get(key)
+        public = value.public_read or (earlier is not None and earlier.public)
+        seen[key] = SearchEntry(key[0], key[1], public)
+    return list(seen.values())
