@@ -17,6 +17,7 @@ from idnode.model.identifier import prefix_handle
 from idnode.model.permissions import Principal
 from idnode.registry import SECKEY_INDEX, Registry
 from idnode.resolver import Resolver
+from idnode.search import Searcher
 from idnode.stats import Stats
 from idnode.storage.engine import create_engines, migrate
 from idnode.storage.repository import Repository
@@ -31,6 +32,7 @@ class Core:
     bulk: BulkRegistrar
     resolver: Resolver
     stats: Stats
+    searcher: Searcher
     keyring: KeyRing
     log: TransparencyLog
     operator_secret: str | None  # set only when this start created the operator credential
@@ -69,6 +71,7 @@ async def open_core(settings: Settings) -> AsyncIterator[Core]:
                 ResolutionCounter() if settings.count_resolutions else None,
             ),
             stats=Stats(repository, settings),
+            searcher=Searcher(repository),
             keyring=keyring,
             log=TransparencyLog(repository, keyring.active_key),
             operator_secret=secret,

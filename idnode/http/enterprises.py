@@ -9,8 +9,8 @@ from aiohttp import web
 
 from idnode.http.auth import principal_of
 from idnode.http.errors import json_response
-from idnode.http.handles import _paging
 from idnode.http.keys import REGISTRY, SETTINGS
+from idnode.http.params import paging
 from idnode.model.enterprise import EnterpriseDraft
 from idnode.model.errors import (
     AuthenticationNeeded,
@@ -58,7 +58,7 @@ async def add_enterprise(request: web.Request) -> web.Response:
 async def list_enterprises(request: web.Request) -> web.Response:
     await _operator(request)
     settings = request.app[SETTINGS]
-    page, size = _paging(request, 100, settings.max_page_size)
+    page, size = paging(request, 100, settings.max_page_size)
     total, found = await request.app[REGISTRY].repository.list_enterprises(page * size, size)
     body = {
         "responseCode": 1,

@@ -11,6 +11,7 @@ from idnode.http.answers import framed
 from idnode.http.auth import principal_of
 from idnode.http.errors import json_response
 from idnode.http.keys import REGISTRY, RESOLVER, SETTINGS
+from idnode.http.params import paging
 from idnode.model.errors import ProtocolError
 from idnode.model.identifier import Identifier
 from idnode.model.query import ResolveQuery, parse_flag, parse_ints
@@ -27,19 +28,6 @@ def _int_params(request: web.Request, name: str, *, allow_various: bool = False)
     if not raw or (allow_various and raw == ["various"]):
         return None
     return parse_ints(name, raw)
-
-
-def _paging(request: web.Request, default_size: int, max_size: int) -> tuple[int, int]:
-    try:
-        page = int(request.query.get("page", "0"))
-        size = int(request.query.get("pageSize", str(default_size)))
-    except ValueError:
-        raise ProtocolError("page and pageSize must be integers.") from None
-    if page < 0 or size < 0:
-        raise ProtocolError("page and pageSize must not be negative.")
-    if size > max_size:
-        raise ProtocolError(f"pageSize may be at most {max_size}.")
-    return page, size
 
 
 async def _values_from_body(request: web.Request) -> list[HandleValue]:
@@ -120,7 +108,7 @@ async def list_handles(request: web.Request) -> web.Response:
     prefix = request.query.get("prefix")
     if not prefix:
         raise ProtocolError("List handles with ?prefix=<prefix>.")
-    page, size = _paging(request, settings.max_page_size, settings.max_page_size)
+    page, size = paging(request, settings.max_page_size, settings.max_page_size)
     total, names = await request.app[RESOLVER].list_handles(await principal_of(request), prefix, page, size)
     body = {
         "responseCode": 1,

@@ -8,6 +8,7 @@ from idnode.config import Settings
 from idnode.keyring import KeyRing
 from idnode.registry import Registry
 from idnode.resolver import Resolver
+from idnode.search import Searcher
 from idnode.stats import Stats
 from idnode.translog import TransparencyLog
 
@@ -15,6 +16,7 @@ SETTINGS = web.AppKey("settings", Settings)
 REGISTRY = web.AppKey("registry", Registry)
 RESOLVER = web.AppKey("resolver", Resolver)
 STATS = web.AppKey("stats", Stats)
+SEARCHER = web.AppKey("searcher", Searcher)
 KEYRING = web.AppKey("keyring", KeyRing)
 LOG = web.AppKey("log", TransparencyLog)
 METRICS = web.AppKey("metrics", "Metrics")

@@ -10,12 +10,24 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from functools import partial
 from typing import Any
 
 import orjson
-from sqlalchemy import Table, bindparam, case, delete, func, insert, select, update
+from sqlalchemy import (
+    Table,
+    bindparam,
+    case,
+    delete,
+    func,
+    insert,
+    intersect,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Dialect
@@ -41,6 +53,41 @@ from idnode.storage.tables import (
     resolution_counts,
     search_entries,
 )
+
+
+@dataclass(frozen=True, slots=True)
+class SearchFilter:
+    """Which search entries a caller may find: all, or the public ones plus those under ``own_prefix``."""
+
+    everything: bool
+    own_prefix: str | None
+
+
+LAST_CHARACTER = "\U0010ffff"  # sorts after every character, in binary order
+# A reverse-lookup condition: (entry key, exact index form or None, beginning or None).
+SearchCondition = tuple[str, str | None, str | None]
+
+
+def _matching_handles(condition: SearchCondition, readable: SearchFilter, prefix: str | None) -> Any:
+    """SELECT of the handles with an entry satisfying ``condition`` that the caller may read."""
+    key, exact, start = condition
+    entries = search_entries.c
+    query = select(entries.handle).where(entries.key == key)
+    if exact is not None:
+        query = query.where(entries.value == exact)
+    else:
+        assert start is not None
+        # A range over the index (binary order on both databases) rather than LIKE, which SQLite
+        # compares case-insensitively and without the index.
+        query = query.where(entries.value >= start, entries.value < start + LAST_CHARACTER)
+    if not readable.everything:
+        visible = entries.public == 1
+        if readable.own_prefix is not None:
+            visible = or_(visible, entries.prefix == readable.own_prefix)
+        query = query.where(visible)
+    if prefix is not None:
+        query = query.where(entries.prefix == prefix)
+    return query
 
 
 class DuplicateKey(Exception):
@@ -590,6 +637,26 @@ class Repository:
             }
             for r in rows
         ]
+
+    async def search(
+        self,
+        conditions: Sequence[SearchCondition],
+        readable: SearchFilter,
+        prefix: str | None,
+        offset: int,
+        limit: int,
+    ) -> tuple[int, list[str]]:
+        """(count, one page in handle order) of the handles satisfying every condition."""
+        selects = [_matching_handles(c, readable, prefix) for c in conditions]
+        found = (selects[0].distinct() if len(selects) == 1 else intersect(*selects)).subquery()
+        async with self.engines.reader.connect() as conn:
+            total = (await conn.execute(select(func.count()).select_from(found))).scalar_one()
+            names = (
+                await conn.execute(
+                    select(found.c.handle).order_by(found.c.handle).offset(offset).limit(limit)
+                )
+            ).scalars()
+            return total, list(names)
 
     @asynccontextmanager
     async def log_reader(self) -> AsyncIterator[tuple[int, Callable[[int, int], Awaitable[bytes]]]]:

@@ -7,6 +7,10 @@ from datetime import date, datetime
 from sqlalchemy import BigInteger, Date, DateTime, Index, Integer, LargeBinary, MetaData, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+# Compared byte by byte, so a value range holds exactly the values with a given beginning (SQLite's
+# default collation already is binary).
+BinaryText = String(255).with_variant(String(255, collation="C"), "postgresql")
+
 # SQLite only makes INTEGER PRIMARY KEY an auto-incrementing rowid.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
 
@@ -153,7 +157,7 @@ class SearchEntryRow(Base):
     __tablename__ = "search_entries"
 
     key: Mapped[str] = mapped_column(String(200), primary_key=True)
-    value: Mapped[str] = mapped_column(String(255), primary_key=True)
+    value: Mapped[str] = mapped_column(BinaryText, primary_key=True)
     handle: Mapped[str] = mapped_column(String(400), primary_key=True)
     prefix: Mapped[str] = mapped_column(String(64))
     public: Mapped[int] = mapped_column(Integer)

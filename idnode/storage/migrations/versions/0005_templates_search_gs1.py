@@ -29,7 +29,11 @@ def upgrade() -> None:
     op.create_table(
         "search_entries",
         sa.Column("key", sa.String(length=200), nullable=False),
-        sa.Column("value", sa.String(length=255), nullable=False),
+        sa.Column(
+            "value",
+            sa.String(length=255).with_variant(sa.String(length=255, collation="C"), "postgresql"),
+            nullable=False,
+        ),
         sa.Column("handle", sa.String(length=400), nullable=False),
         sa.Column("prefix", sa.String(length=64), nullable=False),
         sa.Column("public", sa.Integer(), nullable=False),

@@ -1,0 +1,21 @@
+"""Query parameters several endpoints share."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from idnode.model.errors import ProtocolError
+
+
+def paging(request: web.Request, default_size: int, max_size: int) -> tuple[int, int]:
+    """(page, pageSize) from the query, as Handle.Net's list call takes them; raise ProtocolError."""
+    try:
+        page = int(request.query.get("page", "0"))
+        size = int(request.query.get("pageSize", str(default_size)))
+    except ValueError:
+        raise ProtocolError("page and pageSize must be integers.") from None
+    if page < 0 or size < 0:
+        raise ProtocolError("page and pageSize must not be negative.")
+    if size > max_size:
+        raise ProtocolError(f"pageSize may be at most {max_size}.")
+    return page, size

@@ -1,0 +1,101 @@
+"""Reverse lookup: which identifiers carry a value (a URL, an e-mail, a searchable metadata field)?
+
+Answers come from the ``search_entries`` index the Committer keeps with every write (see derived.py),
+never from a scan of the records. A term matches a value exactly, or by its beginning when it ends in
+``*``; several terms must all match the same identifier. Callers see only what they may read:
+anonymous callers the publicly readable values, an enterprise also the values under its own prefix,
+the operator everything.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from idnode.derived import VERBATIM_LENGTH, index_form
+from idnode.model.errors import ProtocolError
+from idnode.model.permissions import Principal
+from idnode.storage.repository import Repository, SearchFilter
+
+WILDCARD = "*"
+FIELD_KEY = "meta:"  # search-entry keys of template fields: meta:<field>
+MAX_TERMS = 5
+
+
+@dataclass(frozen=True, slots=True)
+class SearchTerm:
+    """One condition: the value under ``key`` equals ``value``, or starts with it when ``prefix``."""
+
+    key: str
+    value: str
+    prefix: bool = False
+
+    @classmethod
+    def parse(cls, key: str, text: str) -> SearchTerm:
+        """A term from a query: ``text`` is the value, or its beginning followed by one ``*``.
+
+        Raises ProtocolError for an empty key or value, a ``*`` anywhere but at the end (such a
+        pattern cannot use the index), or a beginning longer than the index keeps verbatim.
+        """
+        if not key:
+            raise ProtocolError("A search needs a value type or field to look in.")
+        if not text or text == WILDCARD:
+            raise ProtocolError(f"Give a value to search {key} for (a lone '*' would list everything).")
+        if WILDCARD in text[:-1]:
+            raise ProtocolError(
+                f"A search value may end in '*' (values starting with the rest) but hold no other: {text!r}."
+            )
+        if text.endswith(WILDCARD):
+            start = text[:-1]
+            if len(start) > VERBATIM_LENGTH:
+                raise ProtocolError(f"A '*' search may give at most {VERBATIM_LENGTH} leading characters.")
+            return cls(key, start, prefix=True)
+        return cls(key, text)
+
+    @property
+    def condition(self) -> tuple[str, str | None, str | None]:
+        """(key, exact index form or None, beginning or None) as the repository queries it."""
+        if self.prefix:
+            return self.key, None, self.value
+        return self.key, index_form(self.value), None
+
+
+@dataclass(frozen=True, slots=True)
+class SearchPage:
+    total: int
+    handles: list[str]
+
+
+def readable_by(principal: Principal | None) -> SearchFilter:
+    """The entries ``principal`` may find (see the module docstring)."""
+    if principal is None:
+        return SearchFilter(everything=False, own_prefix=None)
+    if principal.is_operator:
+        return SearchFilter(everything=True, own_prefix=None)
+    return SearchFilter(everything=False, own_prefix=principal.prefix)
+
+
+class Searcher:
+    """Runs reverse lookups for a principal; see the module docstring."""
+
+    def __init__(self, repository: Repository) -> None:
+        self.repository = repository
+
+    async def search(
+        self,
+        principal: Principal | None,
+        terms: list[SearchTerm],
+        *,
+        prefix: str | None = None,
+        offset: int = 0,
+        limit: int = 100,
+    ) -> SearchPage:
+        """Identifiers (in handle order) matching every term, optionally only under ``prefix``:
+        the total and the page from ``offset``."""
+        if not terms:
+            raise ProtocolError("Give at least one search term.")
+        if len(terms) > MAX_TERMS:
+            raise ProtocolError(f"At most {MAX_TERMS} search terms at once.")
+        total, handles = await self.repository.search(
+            [t.condition for t in terms], readable_by(principal), prefix, offset, limit
+        )
+        return SearchPage(total, handles)

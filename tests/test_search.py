@@ -1,0 +1,119 @@
+"""Reverse lookup through the core: the index the Committer keeps, matching rules and visibility,
+on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from idnode.core import Core
+from idnode.derived import VERBATIM_LENGTH, index_form
+from idnode.model.errors import ProtocolError
+from idnode.model.permissions import Principal
+from idnode.search import SearchTerm
+from tests.test_registry import Firm, h, onboard, url, val
+
+
+async def found(core: Core, principal: Principal | None, *terms: tuple[str, str], **kw: object) -> list[str]:
+    page = await core.searcher.search(principal, [SearchTerm.parse(k, v) for k, v in terms], **kw)  # type: ignore[arg-type]
+    assert page.total >= len(page.handles)
+    return page.handles
+
+
+@pytest.fixture
+async def firms(core: Core) -> tuple[Firm, Firm]:
+    return await onboard(core, 1), await onboard(core, 2)
+
+
+@given(st.text(max_size=400))
+def test_index_form_is_short_and_keeps_the_beginning(text: str) -> None:
+    form = index_form(text)
+    assert len(form) <= 255
+    assert form == text if len(text) <= VERBATIM_LENGTH else form.startswith(text[:VERBATIM_LENGTH])
+
+
+def test_long_values_that_share_a_beginning_have_different_forms() -> None:
+    base = "https://example.com/" + "x" * 300
+    assert index_form(base + "a") != index_form(base + "b")
+    assert len(index_form(base + "a")) == 255
+
+
+@pytest.mark.parametrize("pattern", ["", "*", "a*b", "*abc", "x" * (VERBATIM_LENGTH + 1) + "*"])
+def test_patterns_the_index_cannot_answer_are_refused(pattern: str) -> None:
+    with pytest.raises(ProtocolError):
+        SearchTerm.parse("URL", pattern)
+
+
+async def test_exact_and_prefix_search_follow_every_write(core: Core, firms: tuple[Firm, Firm]) -> None:
+    firm, _ = firms
+    a, b = firm.handle("PUMP-1"), firm.handle("PUMP-2")
+    await core.registry.put_record(firm.admin, a, [url(1, "https://m.example.com/p/1")])
+    await core.registry.put_record(firm.admin, b, [url(1, "https://m.example.com/p/2")])
+    assert await found(core, None, ("URL", "https://m.example.com/p/1")) == [str(a)]
+    assert await found(core, None, ("URL", "https://m.example.com/p/*")) == [str(a), str(b)]
+    assert await found(core, None, ("URL", "https://M.example.com/p/*")) == []  # case matters
+    assert await found(core, None, ("EMAIL", "https://m.example.com/p/1")) == []  # so does the type
+
+    await core.registry.put_record(firm.admin, a, [url(1, "https://m.example.com/q/1")])
+    assert await found(core, None, ("URL", "https://m.example.com/p/1")) == []
+    assert await found(core, None, ("URL", "https://m.example.com/q/1")) == [str(a)]
+
+    await core.registry.delete(firm.admin, b)
+    assert await found(core, None, ("URL", "https://m.example.com/*")) == [str(a)]
+
+
+async def test_wildcard_characters_of_sql_are_plain_text(core: Core, firms: tuple[Firm, Firm]) -> None:
+    firm, _ = firms
+    await core.registry.put_record(firm.admin, firm.handle("A"), [url(1, "https://e.example/a_b%c")])
+    await core.registry.put_record(firm.admin, firm.handle("B"), [url(1, "https://e.example/aXbYc")])
+    assert await found(core, None, ("URL", "https://e.example/a_b%*")) == [str(firm.handle("A"))]
+
+
+async def test_long_values_are_found_exactly_and_by_their_beginning(
+    core: Core, firms: tuple[Firm, Firm]
+) -> None:
+    firm, _ = firms
+    long_url = "https://erp.example.com/item?" + "&".join(f"k{i}=v{i}" for i in range(60))
+    assert len(long_url) > VERBATIM_LENGTH
+    await core.registry.put_record(firm.admin, firm.handle("LONG"), [url(1, long_url)])
+    assert await found(core, None, ("URL", long_url)) == [str(firm.handle("LONG"))]
+    assert await found(core, None, ("URL", long_url[:-1])) == []
+    assert await found(core, None, ("URL", long_url[:50] + "*")) == [str(firm.handle("LONG"))]
+
+
+async def test_callers_find_only_what_they_may_read(core: Core, firms: tuple[Firm, Firm]) -> None:
+    firm, other = firms
+    hidden = val(2, "EMAIL", "qa@firm.example", permissions="1100")  # admin read only
+    await core.registry.put_record(firm.admin, firm.handle("P"), [url(1, "https://x.example/p"), hidden])
+    term = ("EMAIL", "qa@firm.example")
+    assert await found(core, None, term) == []
+    assert await found(core, other.admin, term) == []
+    assert await found(core, firm.admin, term) == [str(firm.handle("P"))]
+    assert await found(core, core.local_operator, term) == [str(firm.handle("P"))]
+    assert await found(core, None, ("URL", "https://x.example/p")) == [str(firm.handle("P"))]
+
+
+async def test_terms_combine_and_pages_follow_handle_order(core: Core, firms: tuple[Firm, Firm]) -> None:
+    firm, other = firms
+    for n in range(5):
+        values = [url(1, "https://shared.example/"), val(2, "EMAIL", f"user{n % 2}@example.com")]
+        await core.registry.put_record(firm.admin, firm.handle(f"S{n}"), values)
+    await core.registry.put_record(other.admin, other.handle("S9"), [url(1, "https://shared.example/")])
+    both = await found(core, None, ("URL", "https://shared.example/"), ("EMAIL", "user1@example.com"))
+    assert both == [str(firm.handle("S1")), str(firm.handle("S3"))]
+
+    page = await core.searcher.search(
+        None, [SearchTerm.parse("URL", "https://shared.example/")], offset=2, limit=2
+    )
+    assert page.total == 6 and page.handles == [str(firm.handle("S2")), str(firm.handle("S3"))]
+    only_other = await found(core, None, ("URL", "https://shared.example/"), prefix=other.prefix)
+    assert only_other == [str(other.handle("S9"))]
+
+
+async def test_a_value_repeated_in_a_record_is_one_entry(core: Core, firms: tuple[Firm, Firm]) -> None:
+    firm, _ = firms
+    same = "https://twice.example/"
+    await core.registry.put_record(firm.admin, h(f"{firm.prefix}/T"), [url(1, same), url(2, same)])
+    page = await core.searcher.search(None, [SearchTerm.parse("URL", same)])
+    assert (page.total, page.handles) == (1, [f"{firm.prefix}/T"])
