@@ -1,4 +1,4 @@
-"""The ``idnode`` command: init, serve, enterprise, resolve, stats, demo.
+"""The ``idnode`` command: init, serve, enterprise, resolve, stats, demo, reindex, keys, verify.
 
 Commands that change the node run on the node's own machine against its data directory (or ``--db``)
 and act as the operator, through the same registry as the HTTP API.
@@ -18,6 +18,7 @@ from typing import Any
 
 import orjson
 from rich.console import Console
+from rich.progress import Progress
 from rich.table import Table
 
 from idnode import cli_keys
@@ -28,6 +29,7 @@ from idnode.model.enterprise import EnterpriseDraft
 from idnode.model.errors import IdnodeError
 from idnode.model.identifier import Identifier
 from idnode.model.values import HandleValue
+from idnode.reindex import reindex
 from idnode.sample import DEMO_ENTERPRISES, make_uscc
 
 console = Console()
@@ -294,8 +296,27 @@ def _parser() -> argparse.ArgumentParser:
     resolve.add_argument("--server", help="resolve through this node URL instead of the local store")
     stats = sub.add_parser("stats", parents=[common, output], help="registration statistics")
     stats.add_argument("--csv", action="store_true", help="CSV for spreadsheets")
+    sub.add_parser(
+        "reindex", parents=[common, output], help="rebuild the search entries and GS1 keys of every record"
+    )
     cli_keys.add_parsers(sub, common, output)
     return parser
+
+
+async def cmd_reindex(args: argparse.Namespace) -> int:
+    async with open_core(_settings(args)) as core:
+        with Progress(console=err_console) as progress:
+            task = progress.add_task("rebuilding search entries and GS1 keys", total=None)
+            conflicts = await reindex(
+                core.repository,
+                core.registry.committer,
+                lambda done, total: progress.update(task, completed=done, total=total),
+            )
+    if args.json:
+        _emit_json({"gs1_conflicts": conflicts})
+    for handle in conflicts:
+        err_console.print(f"[yellow]{handle}: its GS1 key belongs to an earlier record; not mapped[/yellow]")
+    return 0
 
 
 async def cmd_keys(args: argparse.Namespace) -> int:
@@ -317,6 +338,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], Awaitable[int]]] = {
     "resolve": cmd_resolve,
     "stats": cmd_stats,
     "keys": cmd_keys,
+    "reindex": cmd_reindex,
     "verify": cmd_verify,
 }
 

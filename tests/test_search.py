@@ -3,15 +3,22 @@ on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import orjson
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from sqlalchemy import delete
 
 from idnode.core import Core
 from idnode.derived import VERBATIM_LENGTH, index_form
 from idnode.model.errors import ProtocolError
 from idnode.model.permissions import Principal
+from idnode.reindex import reindex
 from idnode.search import SearchTerm
+from idnode.storage.tables import search_entries
+from tests.conftest import run_cli
 from tests.test_registry import Firm, h, onboard, url, val
 
 
@@ -117,3 +124,32 @@ async def test_a_value_repeated_in_a_record_is_one_entry(core: Core, firms: tupl
     await core.registry.put_record(firm.admin, h(f"{firm.prefix}/T"), [url(1, same), url(2, same)])
     page = await core.searcher.search(None, [SearchTerm.parse("URL", same)])
     assert (page.total, page.handles) == (1, [f"{firm.prefix}/T"])
+
+
+async def test_reindex_rebuilds_entries_of_records_stored_before_the_index(
+    core: Core, firms: tuple[Firm, Firm]
+) -> None:
+    firm, _ = firms
+    for n in range(3):
+        await core.registry.put_record(
+            firm.admin, firm.handle(f"OLD-{n}"), [url(1, f"https://old.example/{n}")]
+        )
+    async with core.repository.transaction() as tx:  # as a node upgraded past migration 0005 has them
+        await tx.conn.execute(delete(search_entries))
+    assert await found(core, None, ("URL", "https://old.example/*")) == []
+
+    seen: list[tuple[int, int]] = []
+    conflicts = await reindex(core.repository, core.registry.committer, lambda *p: seen.append(p))
+    assert conflicts == []
+    assert await found(core, None, ("URL", "https://old.example/*")) == [
+        str(firm.handle(f"OLD-{n}")) for n in range(3)
+    ]
+    assert seen and seen[-1][0] == seen[-1][1] == await core.repository.count_records()
+    assert await reindex(core.repository, core.registry.committer) == []  # again: same entries, no error
+    assert len(await found(core, None, ("URL", "https://old.example/*"))) == 3
+
+
+def test_reindex_command(tmp_path: Path) -> None:
+    data = ["--data-dir", str(tmp_path / "data")]
+    run_cli("init", *data)
+    assert orjson.loads(run_cli("reindex", *data, "--json").stdout) == {"gs1_conflicts": []}
