@@ -21,7 +21,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import orjson
 
@@ -71,8 +71,14 @@ class Gs1Link:
         return body
 
     def header(self) -> str:
-        """The link as one RFC 8288 ``Link`` header entry."""
-        params = [f'rel="{self.link_type}"', f"title={_quoted(self.title)}"]
+        """The link as one RFC 8288 ``Link`` header entry (a title that is not ASCII goes in ``title*``,
+        RFC 8187, after an ASCII ``title``: the link type's term)."""
+        params = [f'rel="{self.link_type}"']
+        if self.title.isascii():
+            params.append(f"title={_quoted(self.title)}")
+        else:
+            term = self.link_type.rstrip("/").rsplit("/", 1)[-1]
+            params += [f"title={_quoted(term)}", f"title*=UTF-8''{quote(self.title, safe='')}"]
         params += [f'hreflang="{tag}"' for tag in self.hreflang]
         if self.media_type:
             params.append(f'type="{self.media_type}"')
@@ -97,8 +103,13 @@ def link_type_iri(text: str) -> str:
 
 
 def is_web_url(text: str) -> bool:
-    """True for an absolute http(s) URL (that can stand in a Location or Link header)."""
+    """True for an absolute http(s) URL (non-ASCII characters allowed: see ``as_uri``)."""
     return bool(_WEB_URL.fullmatch(text)) and bool(urlsplit(text).netloc)
+
+
+def as_uri(url: str) -> str:
+    """``url`` with its non-ASCII characters percent-encoded as UTF-8, fit for a Location header."""
+    return quote(url, safe="!#$%&'()*+,/:;=?@[]~")
 
 
 def parse_link(text: str) -> Gs1Link:
@@ -121,7 +132,9 @@ def parse_link(text: str) -> Gs1Link:
         raise InvalidValue("A GS1_LINK needs an href that is an absolute http(s) URL.")
     if not isinstance(title, str) or not title.strip() or len(title) > MAX_TITLE_LENGTH:
         raise InvalidValue(f"A GS1_LINK needs a title of 1 to {MAX_TITLE_LENGTH} characters.")
-    return Gs1Link(link_type_iri(link_type), href, title, _languages(body.get("hreflang")), _media(body))
+    return Gs1Link(
+        link_type_iri(link_type), as_uri(href), title, _languages(body.get("hreflang")), _media(body)
+    )
 
 
 def _languages(raw: Any) -> tuple[str, ...]:
@@ -160,7 +173,7 @@ def record_links(record: Record) -> list[Gs1Link]:
     its own type in index order (the default URL as ``gs1:pip``); none if it has no public link."""
     public = [v for v in record.values if v.public_read and v.format == "string"]
     url = next((v.data for v in public if v.type == URL and is_web_url(v.data)), None)
-    links = [Gs1Link(PIP, url, DEFAULT_TITLE)] if url else []
+    links = [Gs1Link(PIP, as_uri(url), DEFAULT_TITLE)] if url else []
     for value in public:
         if value.type == GS1_LINK:
             with contextlib.suppress(InvalidValue):  # stored before links were checked: skipped

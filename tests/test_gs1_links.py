@@ -62,10 +62,20 @@ def test_parse_link() -> None:
         }
     )
     assert parse_link(text) == Gs1Link(PIP, "https://e.example/p", "页", ("zh-CN",), "text/html")
-    assert (
-        parse_link(json.dumps({"linkType": "gs1:pip", "href": "http://e.example", "title": "t"})).hreflang
-        == ()
-    )
+    bare = parse_link(json.dumps({"linkType": "gs1:pip", "href": "http://e.example", "title": "t"}))
+    assert (bare.hreflang, bare.media_type) == ((), None)
+    # An IRI becomes a URI (a Location header is ASCII).
+    iri = json.dumps({"linkType": "gs1:pip", "href": "https://e.example/产品?q=米", "title": "t"})
+    assert parse_link(iri).href == "https://e.example/%E4%BA%A7%E5%93%81?q=%E7%B1%B3"
+
+
+def test_link_header_entries() -> None:
+    link = Gs1Link(CERT, "https://e.example/c", 'Say "hi"', ("zh", "en"), "text/html")
+    params = 'title="Say \\"hi\\""; hreflang="zh"; hreflang="en"; type="text/html"'
+    assert link.header() == f'<https://e.example/c>; rel="{CERT}"; {params}'
+    # A title that is not ASCII goes in title* (RFC 8187), after the link type's term as title.
+    expected = '<https://e.example>; rel="%s"; title="pip"; title*=UTF-8\'\'%%E4%%BA%%A7%%E5%%93%%81'
+    assert Gs1Link(PIP, "https://e.example", "产品").header() == expected % PIP
 
 
 @pytest.mark.parametrize(

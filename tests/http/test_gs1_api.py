@@ -71,7 +71,8 @@ async def test_redirect_link_header_link_types_and_linkset(
     assert f'<https://example.com/rice>; rel="{DEFAULT}"; title="Product information page"' in header
     assert f'<https://example.com/rice>; rel="{PIP}"' in header
     assert (
-        f'<https://example.com/cert.pdf>; rel="{CERT}"; title="有机认证"; hreflang="zh"; hreflang="en"; '
+        f'<https://example.com/cert.pdf>; rel="{CERT}"; title="certificationInfo"; '
+        'title*=UTF-8\'\'%E6%9C%89%E6%9C%BA%E8%AE%A4%E8%AF%81; hreflang="zh"; hreflang="en"; '
         'type="application/pdf"'
     ) in header
     assert "secret" not in header  # a value the public may not read is no link
