@@ -88,16 +88,16 @@ def _path(gtin: str, qualifiers: tuple[tuple[str, str], ...]) -> str:
 
 def parse(text: str) -> Gs1Key:
     """A GS1 key from a Digital Link URI (``https://…/01/…`` or a path ``/01/…``) or an element string."""
-    text = text.strip()
+    text = text.strip()  # GS counts as white space: a leading FNC1 goes too
+    if text.isascii() and text.isdigit() and len(text) <= 14:
+        raise InvalidGs1Key(f"{text} alone is not a GS1 key: write a GTIN as (01)<14 digits> or as a URI.")
+    if text[:1] in ("(", "]") or text[:1].isdigit():
+        return from_element_string(text)
     if "://" in text or text.startswith("/"):
         parts = urlsplit(text)
         if parts.scheme not in ("", "http", "https"):
             raise InvalidGs1Key(f"A GS1 Digital Link URI is an http or https URI, not {parts.scheme}:.")
         return from_path(parts.path, parts.query)
-    if text.isascii() and text.isdigit() and len(text) <= 14:
-        raise InvalidGs1Key(f"{text} alone is not a GS1 key: write a GTIN as (01)<14 digits> or as a URI.")
-    if text[:1] in ("(", "]", GS) or text[:1].isdigit():
-        return from_element_string(text)
     raise InvalidGs1Key(
         "Expected a GS1 Digital Link URI (https://…/01/<GTIN>…) or a GS1 element string ((01)<GTIN>…)."
     )

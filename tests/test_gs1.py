@@ -50,6 +50,7 @@ def test_element_strings_bracketed_and_unbracketed() -> None:
     assert gs1.parse("\x1d0109506000134352" + "10ABC\x1d" + "17271231" + "21123") == key
     assert gs1.parse("0109506000134352" + "22V1\x1d") == Gs1Key("09506000134352", cpv="V1")
     assert key.expiry_date == date(2027, 12, 31)
+    assert gs1.parse("(01)09506000134352(10)a://b").lot == "a://b"  # not taken for a URI
 
 
 def test_element_string_errors() -> None:

@@ -67,6 +67,8 @@ async def test_redirect_link_header_link_types_and_linkset(
     assert resp.status == 307
     assert resp.headers["Location"] == "https://example.com/rice"
     assert resp.headers["Access-Control-Allow-Origin"] == "*"
+    assert resp.headers["Access-Control-Allow-Methods"] == "GET, HEAD, OPTIONS"
+    assert resp.headers["Access-Control-Expose-Headers"] == "Link"
     header = resp.headers["Link"]
     assert f'<https://example.com/rice>; rel="{DEFAULT}"; title="Product information page"' in header
     assert f'<https://example.com/rice>; rel="{PIP}"' in header
