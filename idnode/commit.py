@@ -50,6 +50,12 @@ async def refused_gs1_keys(
     return gs1_refusals(claims, await tx.gs1_owners(paths)) if paths else {}
 
 
+async def _require_gs1_keys_free(tx: Transaction, claims: Sequence[tuple[str, Sequence[str]]]) -> None:
+    refused = await refused_gs1_keys(tx, claims)
+    if refused:
+        raise next(iter(refused.values()))
+
+
 def epoch() -> int:
     return int(time.time())
 
@@ -151,13 +157,11 @@ class Committer:
         """Store the records' derived rows; raise ValueAlreadyExists, naming the other identifier, if
         one of their GS1 keys is mapped to another record (or to two of them)."""
         claims = [(str(record.identifier), rows.gs1) for record, rows in derived if rows.gs1]
-        for error in (await refused_gs1_keys(tx, claims)).values():
-            raise error
+        await _require_gs1_keys_free(tx, claims)
         try:
             await tx.store_derived(derived)
-        except DuplicateKey:  # a concurrent writer mapped a key since the check: name it
-            for error in (await refused_gs1_keys(tx, claims)).values():
-                raise error from None
+        except DuplicateKey:
+            await _require_gs1_keys_free(tx, claims)  # a concurrent writer mapped one since: name it
             raise ConflictingUpdate() from None
 
     async def create(self, tx: Transaction, actor: str, record: Record) -> Record:
@@ -166,8 +170,8 @@ class Committer:
 
     async def create_many(self, tx: Transaction, actor: str, records: Sequence[Record]) -> list[Record]:
         """Sign and insert new records, each audited and logged as ``create`` does, with one multi-row
-        insert per table; raises DuplicateKey, storing none of them, if any exists. Returns the stored
-        records."""
+        insert per table; raises DuplicateKey, storing none of them, if any exists (ValueAlreadyExists
+        if one claims a GS1 key mapped to another record). Returns the stored records."""
         if not records:
             return []
         now = epoch()

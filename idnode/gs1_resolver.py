@@ -4,7 +4,7 @@ A request names a GS1 key (``/01/<gtin>[/22/…][/10/…][/21/…]``); every lev
 to an identifier contributes that record's public links (see ``gs1_links``), most specific level
 first, as the GS1-Conformant Resolver standard walks up the tree: serial, then lot, then variant,
 then the GTIN alone. The default link is the most specific level's; a requested link type is looked
-for from the most specific level up.
+for from the most specific level up, and found at none it is a 404, as the standard asks.
 """
 
 from __future__ import annotations
