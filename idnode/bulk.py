@@ -16,7 +16,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from idnode.commit import epoch
+from idnode.commit import epoch, refused_gs1_keys
+from idnode.derived import gs1_paths
 from idnode.model.errors import ConflictingUpdate, HandleAlreadyExists, IdnodeError
 from idnode.model.identifier import Identifier
 from idnode.model.permissions import Principal
@@ -145,7 +146,8 @@ class BulkRegistrar:
         return result
 
     async def _commit(self, principal: Principal, batch: _Batch) -> tuple[int, list[BulkFailure]]:
-        """Write a prepared batch in one transaction; (records created, items found to exist already)."""
+        """Write a prepared batch in one transaction; (records created, items found to exist already or
+        to claim a GS1 key mapped to another identifier)."""
         if not batch.records:
             return 0, []
         for _ in range(MAX_RETRIES):
@@ -154,6 +156,8 @@ class BulkRegistrar:
                     await self._require_create(tx, principal, batch.records)
                     stored = await tx.existing_handles([str(r.identifier) for _, r in batch.records])
                     fresh = [r for _, r in batch.records if str(r.identifier) not in stored]
+                    refused = await refused_gs1_keys(tx, [(str(r.identifier), gs1_paths(r)) for r in fresh])
+                    fresh = [r for r in fresh if str(r.identifier) not in refused]
                     if fresh:
                         await self.committer.create_many(tx, str(principal), fresh)
             except DuplicateKey:
@@ -164,6 +168,10 @@ class BulkRegistrar:
                 )
                 for i, r in batch.records
                 if str(r.identifier) in stored
+            ] + [
+                BulkFailure.of(i, str(r.identifier), refused[str(r.identifier)])
+                for i, r in batch.records
+                if str(r.identifier) in refused
             ]
             return len(fresh), existing
         raise ConflictingUpdate()

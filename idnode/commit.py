@@ -12,8 +12,9 @@ from dataclasses import replace
 from functools import partial
 from typing import Any
 
-from idnode.derived import Derived, value_entries
+from idnode.derived import Derived, gs1_paths, gs1_refusals, value_entries
 from idnode.keys import ActiveKey, NodeKeys
+from idnode.model.errors import ConflictingUpdate, ValueAlreadyExists
 from idnode.model.identifier import Identifier
 from idnode.model.record import Record
 from idnode.model.values import HS_SECKEY, HandleValue
@@ -25,7 +26,7 @@ from idnode.signing import (
     value_digests,
     withheld_indexes,
 )
-from idnode.storage.repository import Transaction
+from idnode.storage.repository import DuplicateKey, Transaction
 from idnode.translog import LogAppender, LogEntry
 
 CREATE, MODIFY, DELETE = "create", "modify", "delete"
@@ -35,8 +36,24 @@ Derivation = Callable[[Transaction, Record], Awaitable[Derived]]
 
 
 async def derive_values(tx: Transaction, record: Record) -> Derived:
-    """The derivation that needs nothing but the record: its plain string values, searchable."""
-    return Derived(search=tuple(value_entries(record)))
+    """The derivation that needs nothing but the record: its plain string values, searchable, and
+    the GS1 keys of its GS1 values."""
+    return Derived(search=tuple(value_entries(record)), gs1=gs1_paths(record))
+
+
+async def refused_gs1_keys(
+    tx: Transaction, claims: Sequence[tuple[str, Sequence[str]]]
+) -> dict[str, ValueAlreadyExists]:
+    """For each handle among ``claims`` (handle, GS1 paths) that would take a GS1 key mapped to another
+    handle (stored, or claimed earlier in ``claims``), the error naming that handle."""
+    paths = [path for _, owned in claims for path in owned]
+    return gs1_refusals(claims, await tx.gs1_owners(paths)) if paths else {}
+
+
+async def _require_gs1_keys_free(tx: Transaction, claims: Sequence[tuple[str, Sequence[str]]]) -> None:
+    refused = await refused_gs1_keys(tx, claims)
+    if refused:
+        raise next(iter(refused.values()))
 
 
 def epoch() -> int:
@@ -136,14 +153,25 @@ class Committer:
         await self.log.append(tx, str(target), log_action, content_digest(new) if new else None, epoch())
         self._notify_after_commit(tx, target)
 
+    async def _store_derived(self, tx: Transaction, derived: list[tuple[Record, Derived]]) -> None:
+        """Store the records' derived rows; raise ValueAlreadyExists, naming the other identifier, if
+        one of their GS1 keys is mapped to another record (or to two of them)."""
+        claims = [(str(record.identifier), rows.gs1) for record, rows in derived if rows.gs1]
+        await _require_gs1_keys_free(tx, claims)
+        try:
+            await tx.store_derived(derived)
+        except DuplicateKey:
+            await _require_gs1_keys_free(tx, claims)  # a concurrent writer mapped one since: name it
+            raise ConflictingUpdate() from None
+
     async def create(self, tx: Transaction, actor: str, record: Record) -> Record:
         """Sign and insert a new record; raises DuplicateKey (from the store) if it exists."""
         return (await self.create_many(tx, actor, [record]))[0]
 
     async def create_many(self, tx: Transaction, actor: str, records: Sequence[Record]) -> list[Record]:
         """Sign and insert new records, each audited and logged as ``create`` does, with one multi-row
-        insert per table; raises DuplicateKey, storing none of them, if any exists. Returns the stored
-        records."""
+        insert per table; raises DuplicateKey, storing none of them, if any exists (ValueAlreadyExists
+        if one claims a GS1 key mapped to another record). Returns the stored records."""
         if not records:
             return []
         now = epoch()
@@ -154,7 +182,7 @@ class Committer:
             stored.append(await self._sign(tx, record, digests))
             entries.append((handle, CREATE, record_digest(handle, digests), now))
         await tx.insert_records(stored)
-        await tx.store_derived([(r, await self.derive(tx, r)) for r in stored])
+        await self._store_derived(tx, [(r, await self.derive(tx, r)) for r in stored])
         await tx.add_audits(actor, CREATE, [(str(r.identifier), None, audit_form(r)) for r in stored])
         await self.log.append_many(tx, entries)
         for record in stored:
@@ -174,7 +202,7 @@ class Committer:
         if not await tx.replace_record(record, current.version):
             return None
         await tx.drop_derived([str(record.identifier)])
-        await tx.store_derived([(record, await self.derive(tx, record))])
+        await self._store_derived(tx, [(record, await self.derive(tx, record))])
         await self._log(tx, actor, action, current, record, record.identifier)
         return record
 

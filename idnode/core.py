@@ -11,6 +11,7 @@ from idnode.cache import ResolutionCache
 from idnode.commit import Committer
 from idnode.config import Settings
 from idnode.counting import ResolutionCounter
+from idnode.gs1_resolver import Gs1Resolver
 from idnode.keyring import KeyRing
 from idnode.keys import KeyStore, NodeKeys
 from idnode.model.identifier import prefix_handle
@@ -31,6 +32,7 @@ class Core:
     registry: Registry
     bulk: BulkRegistrar
     resolver: Resolver
+    gs1: Gs1Resolver
     stats: Stats
     searcher: Searcher
     keyring: KeyRing
@@ -59,17 +61,14 @@ async def open_core(settings: Settings) -> AsyncIterator[Core]:
         registry = Registry(repository, settings, committer)
         secret = await registry.initialise()
         keyring = KeyRing(repository, committer, settings)
+        counter = ResolutionCounter() if settings.count_resolutions else None
         yield Core(
             settings=settings,
             repository=repository,
             registry=registry,
             bulk=BulkRegistrar(registry),
-            resolver=Resolver(
-                repository,
-                cache,
-                settings.negative_cache_seconds,
-                ResolutionCounter() if settings.count_resolutions else None,
-            ),
+            resolver=Resolver(repository, cache, settings.negative_cache_seconds, counter),
+            gs1=Gs1Resolver(repository, f"idnode {settings.node_prefix_canonical} GS1 resolver", counter),
             stats=Stats(repository, settings),
             searcher=Searcher(repository),
             keyring=keyring,

@@ -7,8 +7,12 @@ change, so a lookup never finds a value the record no longer has.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from idnode import gs1
+from idnode.gs1_links import GS1
+from idnode.model.errors import ValueAlreadyExists
 from idnode.model.record import Record
 
 VERBATIM_LENGTH = 190  # longer values are indexed as their first 190 characters and a digest
@@ -55,3 +59,25 @@ def value_entries(record: Record) -> list[SearchEntry]:
         public = value.public_read or (earlier is not None and earlier.public)
         seen[key] = SearchEntry(key[0], key[1], public)
     return list(seen.values())
+
+
+def gs1_paths(record: Record) -> tuple[str, ...]:
+    """The canonical GS1 Digital Link paths of the record's GS1 values (checked when written), each once."""
+    keys = (gs1.parse(v.data).path for v in record.values if v.type == GS1 and v.format == "string")
+    return tuple(dict.fromkeys(keys))
+
+
+def gs1_refusals(
+    claims: Sequence[tuple[str, Sequence[str]]], owners: Mapping[str, str]
+) -> dict[str, ValueAlreadyExists]:
+    """The error for each handle among ``claims`` (handle, GS1 paths) that claims a path mapped to
+    another handle: stored (``owners``: path to handle) or claimed by an earlier, accepted handle."""
+    taken = dict(owners)
+    refused: dict[str, ValueAlreadyExists] = {}
+    for handle, paths in claims:
+        clash = next((p for p in paths if taken.get(p, handle) != handle), None)
+        if clash is not None:
+            refused[handle] = ValueAlreadyExists(f"GS1 key {clash} is already mapped to {taken[clash]}.")
+        else:
+            taken.update(dict.fromkeys(paths, handle))
+    return refused

@@ -16,6 +16,7 @@ from typing import Any
 from idnode.commit import Committer, epoch
 from idnode.config import Settings
 from idnode.credentials import SecretVerifier, hash_secret, new_secret
+from idnode.gs1_links import check_values as check_gs1_values
 from idnode.keys import FIRST_KEY_INDEX, pubkey_value
 from idnode.model.enterprise import Enterprise, EnterpriseDraft, EnterpriseStatus
 from idnode.model.errors import (
@@ -83,10 +84,12 @@ def _seckey_value(secret: str, now: int) -> HandleValue:
 def prepare_values(values: Iterable[HandleValue], now: int) -> tuple[HandleValue, ...]:
     """Client values as a write stores them: sorted, stamped ``now``, secret keys hashed.
 
-    Raises InvalidValue for a repeated index, a non-string HS_SECKEY, or a value at the signature's
-    index or of type HS_SIGNATURE (the node signs every record itself).
+    Raises InvalidValue for a repeated index, a non-string HS_SECKEY, a value at the signature's
+    index or of type HS_SIGNATURE (the node signs every record itself), or a GS1 or GS1_LINK value
+    that does not hold a valid GS1 key or link (see ``gs1_links.check_values``).
     """
     values = list(values)
+    check_gs1_values(values)
     if any(v.type == HS_SECKEY and v.format != "string" for v in values):
         raise InvalidValue("HS_SECKEY values must have format 'string' (the secret itself).")
     if any(v.index == SIGNATURE_INDEX or v.type == HS_SIGNATURE for v in values):

@@ -11,9 +11,19 @@ from aiohttp import web
 from idnode.config import Settings
 from idnode.core import Core, open_core
 from idnode.counting import flushing
-from idnode.http import dashboard, enterprises, handles, metrics, node, search, stats
+from idnode.http import dashboard, enterprises, gs1, handles, metrics, node, search, stats
 from idnode.http.errors import error_middleware
-from idnode.http.keys import KEYRING, LOG, METRICS, REGISTRY, RESOLVER, SEARCHER, SETTINGS, STATS
+from idnode.http.keys import (
+    GS1_RESOLVER,
+    KEYRING,
+    LOG,
+    METRICS,
+    REGISTRY,
+    RESOLVER,
+    SEARCHER,
+    SETTINGS,
+    STATS,
+)
 from idnode.http.metrics import create_metrics, metrics_middleware
 from idnode.invalidation import following_log, redis_bus
 
@@ -62,11 +72,12 @@ def create_app(settings: Settings) -> web.Application:
             log_new_operator(opened)
             app[REGISTRY], app[RESOLVER], app[STATS] = opened.registry, opened.resolver, opened.stats
             app[KEYRING], app[LOG] = opened.keyring, opened.log
-            app[SEARCHER] = opened.searcher
+            app[SEARCHER], app[GS1_RESOLVER] = opened.searcher, opened.gs1
             yield
 
     app.cleanup_ctx.append(core)
     app.on_response_prepare.append(allow_cross_origin_reads)
+    app.on_response_prepare.append(gs1.allow_cross_origin)
     app.add_routes(
         [
             *node.routes,
@@ -76,6 +87,7 @@ def create_app(settings: Settings) -> web.Application:
             *search.routes,
             *metrics.routes,
             *dashboard.routes,
+            *gs1.routes,
         ]
     )
     return app

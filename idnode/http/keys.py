@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from idnode.config import Settings
+from idnode.gs1_resolver import Gs1Resolver
 from idnode.keyring import KeyRing
 from idnode.registry import Registry
 from idnode.resolver import Resolver
@@ -15,6 +16,7 @@ from idnode.translog import TransparencyLog
 SETTINGS = web.AppKey("settings", Settings)
 REGISTRY = web.AppKey("registry", Registry)
 RESOLVER = web.AppKey("resolver", Resolver)
+GS1_RESOLVER = web.AppKey("gs1_resolver", Gs1Resolver)
 STATS = web.AppKey("stats", Stats)
 SEARCHER = web.AppKey("searcher", Searcher)
 KEYRING = web.AppKey("keyring", KeyRing)

@@ -59,6 +59,22 @@ class InvalidValue(IdnodeError):
     response_code = 202
 
 
+class InvalidGs1Key(InvalidValue):
+    """Invalid GS1 key."""
+
+
+class Gs1KeyNotFound(IdnodeError):
+    """Nothing is registered for that GS1 key."""
+
+    response_code = 100
+
+
+class LinkTypeNotFound(IdnodeError):
+    """No link of the requested type."""
+
+    response_code = 100
+
+
 class ConflictingUpdate(IdnodeError):
     """The record changed while this write was in progress; retry."""
 

@@ -205,7 +205,14 @@ class HandleValue:
         # The constructor, not dataclasses.replace: every value of every write passes here, and
         # replace costs three times as much.
         return HandleValue(
-            self.index, self.type, self.format, self.data, self.ttl, timestamp, self.permissions, self.references
+            self.index,
+            self.type,
+            self.format,
+            self.data,
+            self.ttl,
+            timestamp,
+            self.permissions,
+            self.references,
         )
 
     def same_content(self, other: HandleValue) -> bool:

@@ -152,6 +152,14 @@ def _insert_sql(dialect: Dialect, table: Table) -> str:
     return _INSERT_SQL[key]
 
 
+async def _gs1_owners(conn: AsyncConnection, paths: Sequence[str]) -> dict[str, str]:
+    """The handle each of ``paths`` (canonical GS1 Digital Link paths) is mapped to, for those mapped."""
+    if not paths:
+        return {}
+    rows = await conn.execute(select(gs1_keys.c.path, gs1_keys.c.handle).where(gs1_keys.c.path.in_(paths)))
+    return {row.path: row.handle for row in rows}
+
+
 async def _log_size(conn: AsyncConnection) -> int:
     """Number of log leaves: the highest sequence number plus one (an index lookup, unlike COUNT)."""
     highest = (await conn.execute(select(func.max(log_entries.c.seq)))).scalar()
@@ -320,6 +328,10 @@ class Transaction:
         if keys:
             await self._insert_unique(partial(self._insert_rows, gs1_keys, keys), many=len(keys) > 1)
 
+    async def gs1_owners(self, paths: Sequence[str]) -> dict[str, str]:
+        """The handle each of ``paths`` is mapped to (those mapped), as this transaction sees it."""
+        return await _gs1_owners(self.conn, paths)
+
     async def drop_derived(self, handles_: Sequence[str]) -> None:
         """Remove the search entries and GS1 keys of these handles."""
         await self.conn.execute(delete(search_entries).where(search_entries.c.handle.in_(handles_)))
@@ -469,6 +481,11 @@ class Repository:
         """The references of the HS_VLIST at ``index:handle`` (None if absent): for permission checks."""
         record = await self.get_record(Identifier.parse(handle))
         return record.vlist(index) if record else None
+
+    async def gs1_handles(self, paths: Sequence[str]) -> dict[str, str]:
+        """The handle each of ``paths`` (canonical GS1 Digital Link paths) is mapped to, in one query."""
+        async with self.engines.reader.connect() as conn:
+            return await _gs1_owners(conn, paths)
 
     async def list_handles(self, prefix: str, offset: int, limit: int) -> tuple[int, list[str]]:
         """(total count, one page of handles under ``prefix`` in handle order); limit 0 counts only."""
