@@ -42,6 +42,8 @@ from idnode.model.permissions import (
     Permission,
     Principal,
     granted,
+    require_operator,
+    require_principal,
 )
 from idnode.model.record import Record
 from idnode.model.values import HS_ADMIN, HS_SECKEY, HS_VLIST, HandleValue
@@ -490,19 +492,9 @@ class Registry:
         if not await granted(principal, identifier.owning_prefix, wanted, admins, tx.vlist):
             raise InsufficientPermissions(f"{principal} lacks {wanted.name} on {identifier}.")
 
-    @staticmethod
-    def require_principal(principal: Principal | None) -> None:
-        """Raise AuthenticationNeeded for an anonymous caller."""
-        if principal is None:
-            raise AuthenticationNeeded("Authentication needed: send Basic credentials as 300:<prefix>/ADMIN.")
-
-    def require_operator(self, principal: Principal | None) -> None:
-        """Raise unless ``principal`` is the node operator."""
-        self.require_principal(principal)
-        assert principal is not None
-        if not principal.is_operator:
-            raise InsufficientPermissions("Only the node operator may do this.")
-
+    # Raise unless there is a caller (AuthenticationNeeded) / the caller is the operator.
+    require_principal = staticmethod(require_principal)
+    require_operator = staticmethod(require_operator)
 
 def _changes(
     current: Record, merged: tuple[HandleValue, ...]
