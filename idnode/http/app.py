@@ -11,9 +11,9 @@ from aiohttp import web
 from idnode.config import Settings
 from idnode.core import Core, open_core
 from idnode.counting import flushing
-from idnode.http import dashboard, enterprises, handles, metrics, node, stats
+from idnode.http import dashboard, enterprises, handles, metrics, node, stats, templates
 from idnode.http.errors import error_middleware
-from idnode.http.keys import KEYRING, LOG, METRICS, REGISTRY, RESOLVER, SETTINGS, STATS
+from idnode.http.keys import KEYRING, LOG, METRICS, REGISTRY, RESOLVER, SETTINGS, STATS, TEMPLATES
 from idnode.http.metrics import create_metrics, metrics_middleware
 from idnode.invalidation import following_log, redis_bus
 
@@ -61,7 +61,7 @@ def create_app(settings: Settings) -> web.Application:
                 )
             log_new_operator(opened)
             app[REGISTRY], app[RESOLVER], app[STATS] = opened.registry, opened.resolver, opened.stats
-            app[KEYRING], app[LOG] = opened.keyring, opened.log
+            app[KEYRING], app[LOG], app[TEMPLATES] = opened.keyring, opened.log, opened.templates
             yield
 
     app.cleanup_ctx.append(core)
@@ -71,6 +71,7 @@ def create_app(settings: Settings) -> web.Application:
             *node.routes,
             *handles.routes,
             *enterprises.routes,
+            *templates.routes,
             *stats.routes,
             *metrics.routes,
             *dashboard.routes,

@@ -9,6 +9,7 @@ from idnode.keyring import KeyRing
 from idnode.registry import Registry
 from idnode.resolver import Resolver
 from idnode.stats import Stats
+from idnode.templates import TemplateCatalog
 from idnode.translog import TransparencyLog
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -17,4 +18,5 @@ RESOLVER = web.AppKey("resolver", Resolver)
 STATS = web.AppKey("stats", Stats)
 KEYRING = web.AppKey("keyring", KeyRing)
 LOG = web.AppKey("log", TransparencyLog)
+TEMPLATES = web.AppKey("templates", TemplateCatalog)
 METRICS = web.AppKey("metrics", "Metrics")
