@@ -22,7 +22,7 @@ import orjson
 from idnode.derived import TEMPLATE_KEY
 from idnode.model.errors import InvalidTemplate, TemplateExists, TemplateInUse, TemplateNotFound
 from idnode.model.permissions import Principal, require_operator
-from idnode.model.template import Template, document_identity, parse_ref, prepared_document
+from idnode.model.template import Template, check_document, document_identity, parse_ref, stamped
 from idnode.storage.repository import DuplicateKey, Repository, StoredTemplate, Transaction
 
 __all__ = ["SHIPPED_BY", "Template", "TemplateCatalog", "shipped_documents"]
@@ -60,7 +60,10 @@ class TemplateCatalog:
         return found
 
     async def get(self, ref: str, tx: Transaction | None = None) -> Template:
-        """The template version ``ref`` names; raise TemplateNotFound. Reads through ``tx`` if given."""
+        """The template version ``ref`` names; raise TemplateNotFound. Reads through ``tx`` if given.
+
+        A version another process deleted after this one cached it is still returned; writes check
+        existence with ``hold``."""
         found = (await self.get_many([ref], tx)).get(ref)
         if found is None:
             raise TemplateNotFound(f"No template {ref} on this node.")
@@ -110,11 +113,12 @@ class TemplateCatalog:
         The node numbers versions 1, 2, ... per name and writes ``$id`` and ``x-version`` into the
         stored document; a document that states a version (in ``$id`` or ``x-version``) must state the
         one it gets, so the same document sent twice is refused (TemplateExists) rather than stored
-        twice. Raises InvalidTemplate for a document that is not a valid template (see
-        ``model.template.prepared_document``).
+        twice. Raises InvalidTemplate for a document that is not a good template (see
+        ``model.template.check_document``).
         """
         actor = str(require_operator(principal))
         name, stated = document_identity(document)
+        check_document(document)
         async with self.repository.transaction() as tx:
             version = await tx.highest_template_version(name) + 1
             if stated is not None and stated < version:
@@ -125,7 +129,7 @@ class TemplateCatalog:
                 raise InvalidTemplate(
                     f"Template {name} has no version {stated - 1} yet; the next is {version}."
                 )
-            prepared = prepared_document(document, name, version)
+            prepared = stamped(document, name, version)
             try:
                 await tx.insert_template(name, version, orjson.dumps(prepared).decode(), actor)
             except DuplicateKey:
@@ -164,7 +168,8 @@ class TemplateCatalog:
         for document in shipped_documents():
             name, version = document_identity(document)
             if version == highest.get(name, 0) + 1:
-                due.append((name, version, prepared_document(document, name, version)))
+                check_document(document)
+                due.append((name, version, stamped(document, name, version)))
                 highest[name] = version
         added = []
         if due:

@@ -3,6 +3,7 @@ and metadata validation on every write path, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import json
 from pathlib import Path
@@ -564,6 +565,19 @@ async def test_a_version_deleted_by_another_process_is_refused_though_cached(cor
             await elsewhere.require(tx, record)  # ... but a write asks the database
         with pytest.raises(InvalidValue, match=r"production-equipment@1 deleted meanwhile"):
             await elsewhere.hold(tx, [record])
+
+
+async def test_a_delete_waits_for_a_write_using_the_version(core: Core, firm: Firm) -> None:
+    record = Record(firm.handle("RACE"), tuple(described("part@1", example("part"))), version=1)
+    async with core.repository.transaction() as tx:  # a write naming part@1, checked, not yet stored
+        await core.registry.metadata.require(tx, record)
+        deleting = asyncio.create_task(core.templates.delete(core.local_operator, "part@1"))
+        await asyncio.sleep(0.5)
+        assert not deleting.done()  # held: the delete waits for the write to end ...
+        await core.registry.committer.create(tx, str(firm.admin), record)
+    with pytest.raises(TemplateInUse):  # ... and then sees the record using the version
+        await deleting
+    assert (await core.templates.read("part", 1)).ref == "part@1"
 
 
 async def test_client_values_cannot_pass_for_derived_entries(core: Core, firm: Firm) -> None:

@@ -195,13 +195,12 @@ def document_identity(document: Any) -> tuple[str, int | None]:
     return match.group(1), next(iter(stated), None)
 
 
-def prepared_document(document: dict[str, Any], name: str, version: int) -> dict[str, Any]:
-    """``document`` checked as a template and stamped as version ``version`` of ``name``.
+def check_document(document: dict[str, Any]) -> None:
+    """Raise InvalidTemplate, naming the problem, unless ``document`` is a good template.
 
-    Checks: ``$schema`` is the 2020-12 dialect and the document is a valid JSON Schema of it; the root
-    describes an object and has ``title`` and ``x-title-en``; every ``$ref`` points inside the document
-    (templates are self-contained); ``x-searchable`` marks only top-level scalar fields. The result
-    has ``$id`` and ``x-version`` of ``name@version``. Raises InvalidTemplate naming the problem.
+    A good template: ``$schema`` is the 2020-12 dialect and the document is a valid JSON Schema of it;
+    the root describes an object and has ``title`` and ``x-title-en``; every ``$ref`` points inside the
+    document (templates are self-contained); ``x-searchable`` marks only top-level scalar fields.
     """
     if document.get("$schema") != SCHEMA_DIALECT:
         raise InvalidTemplate(f"$schema must be {SCHEMA_DIALECT} (JSON Schema 2020-12).")
@@ -223,6 +222,10 @@ def prepared_document(document: dict[str, Any], name: str, version: int) -> dict
                 f"{pointer}: $ref {ref!r} leaves the document; templates are self-contained."
             )
     _check_searchable(document)
+
+
+def stamped(document: dict[str, Any], name: str, version: int) -> dict[str, Any]:
+    """``document`` as version ``version`` of ``name``: with that ``$id`` and ``x-version``."""
     rest = {k: v for k, v in document.items() if k not in ("$schema", "$id", "x-version")}
     return {"$schema": SCHEMA_DIALECT, "$id": template_id(name, version), "x-version": version, **rest}
 
