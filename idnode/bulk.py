@@ -133,6 +133,7 @@ class BulkRegistrar:
         with _collecting_new_objects_only():
             async for chunk in _chunks(items, batch_size):
                 batch = _prepare(start, chunk, epoch())
+                await self._check_metadata(batch)
                 try:
                     created, failures = await self._commit(principal, batch)
                 except IdnodeError as exc:
@@ -145,6 +146,18 @@ class BulkRegistrar:
                     progress(result)
         return result
 
+    async def _check_metadata(self, batch: _Batch) -> None:
+        """Move the items whose metadata breaks the rules (idnode/metadata.py) to the failures."""
+        problems = await self.registry.metadata.check([r for _, r in batch.records])
+        batch.failures += [
+            BulkFailure.of(i, str(r.identifier), problem)
+            for (i, r), problem in zip(batch.records, problems, strict=True)
+            if problem is not None
+        ]
+        batch.records = [
+            item for item, problem in zip(batch.records, problems, strict=True) if problem is None
+        ]
+
     async def _commit(self, principal: Principal, batch: _Batch) -> tuple[int, list[BulkFailure]]:
         """Write a prepared batch in one transaction; (records created, items found to exist already or
         to claim a GS1 key mapped to another identifier)."""
@@ -154,6 +167,7 @@ class BulkRegistrar:
             try:
                 async with self.repository.transaction() as tx:
                     await self._require_create(tx, principal, batch.records)
+                    await self.registry.metadata.hold(tx, [r for _, r in batch.records])
                     stored = await tx.existing_handles([str(r.identifier) for _, r in batch.records])
                     fresh = [r for _, r in batch.records if str(r.identifier) not in stored]
                     refused = await refused_gs1_keys(tx, [(str(r.identifier), gs1_paths(r)) for r in fresh])

@@ -1,4 +1,5 @@
-"""The ``idnode`` command: init, serve, enterprise, resolve, stats, demo, reindex, keys, verify.
+"""The ``idnode`` command: init, serve, enterprise, templates, resolve, stats, demo, reindex, keys,
+verify.
 
 Commands that change the node run on the node's own machine against its data directory (or ``--db``)
 and act as the operator, through the same registry as the HTTP API.
@@ -149,6 +150,39 @@ async def cmd_enterprise(args: argparse.Namespace) -> int:
     return 0
 
 
+def _template_ref(text: str) -> tuple[str, int | None]:
+    """(name, version or None) from ``NAME`` or ``NAME@VERSION``."""
+    name, at, version = text.partition("@")
+    if at and not version.isdigit():
+        raise ValueError(f"{text!r}: give a template as NAME or NAME@VERSION, e.g. solar-module@1.")
+    return name, int(version) if at else None
+
+
+async def cmd_templates(args: argparse.Namespace) -> int:
+    async with open_core(_settings(args)) as core:
+        catalog = core.templates
+        if args.action == "list":
+            listing = await catalog.listing()
+            if args.json:
+                _emit_json(listing)
+            else:
+                table = Table("name", "latest", "versions", "title", "title (en)")
+                for row in listing:
+                    versions = ", ".join(map(str, row["versions"]))
+                    table.add_row(row["name"], str(row["version"]), versions, row["title"], row["titleEn"])
+                console.print(table)
+        elif args.action == "show":
+            _emit_json((await catalog.read(*_template_ref(args.template))).to_json())
+        elif args.action == "add":
+            document = orjson.loads(Path(args.file).read_bytes())
+            template = await catalog.add(core.local_operator, document)
+            _emit_json(template.summary()) if args.json else console.print(f"Added template {template.ref}.")
+        elif args.action == "delete":
+            await catalog.delete(core.local_operator, args.template)
+            console.print(f"Deleted template {args.template}.")
+    return 0
+
+
 async def cmd_resolve(args: argparse.Namespace) -> int:
     if args.server:
         import aiohttp
@@ -291,6 +325,19 @@ def _parser() -> argparse.ArgumentParser:
     for action in ("show", "suspend", "activate", "reset-secret"):
         actions.add_parser(action, parents=[common, output]).add_argument("prefix")
 
+    templates = sub.add_parser("templates", help="metadata templates (JSON Schema) records may name")
+    template_actions = templates.add_subparsers(dest="action", required=True)
+    template_actions.add_parser("list", parents=[common, output], help="each template's latest version")
+    template_actions.add_parser("show", parents=[common], help="a template as JSON").add_argument(
+        "template", metavar="NAME[@VERSION]", help="the latest version unless one is given"
+    )
+    template_actions.add_parser("add", parents=[common, output], help="store the next version").add_argument(
+        "file", type=Path, help="the JSON Schema document; its $id names the template"
+    )
+    template_actions.add_parser(
+        "delete", parents=[common], help="delete a version no record uses"
+    ).add_argument("template", metavar="NAME@VERSION")
+
     resolve = sub.add_parser("resolve", parents=[common, output], help="resolve an identifier")
     resolve.add_argument("handle")
     resolve.add_argument("--server", help="resolve through this node URL instead of the local store")
@@ -335,6 +382,7 @@ async def cmd_verify(args: argparse.Namespace) -> int:
 COMMANDS: dict[str, Callable[[argparse.Namespace], Awaitable[int]]] = {
     "init": cmd_init,
     "enterprise": cmd_enterprise,
+    "templates": cmd_templates,
     "resolve": cmd_resolve,
     "stats": cmd_stats,
     "keys": cmd_keys,
@@ -351,7 +399,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "demo":
             return cmd_demo(args)
         return asyncio.run(COMMANDS[args.command](args))
-    except (IdnodeError, ValueError) as exc:
+    except (IdnodeError, ValueError, OSError) as exc:
         err_console.print(f"[red]error:[/red] {exc}")
         return 2
     except KeyboardInterrupt:

@@ -12,7 +12,7 @@ from dataclasses import replace
 from functools import partial
 from typing import Any
 
-from idnode.derived import Derived, gs1_paths, gs1_refusals, value_entries
+from idnode.derived import Derived, combined, gs1_paths, gs1_refusals, value_entries
 from idnode.keys import ActiveKey, NodeKeys
 from idnode.model.errors import ConflictingUpdate, ValueAlreadyExists
 from idnode.model.identifier import Identifier
@@ -90,8 +90,13 @@ class Committer:
         self.signature_lifetime = signature_lifetime
         self.sign_records = sign_records
         self.log = LogAppender()
-        self.derive: Derivation = derive_values
+        # What each stored record contributes to the lookup tables: the parts of all of these.
+        self.derivations: list[Derivation] = [derive_values]
         self.listeners: list[Callable[[str], None]] = []  # called with each changed handle, after commit
+
+    async def derive(self, tx: Transaction, record: Record) -> Derived:
+        """The lookup-table rows of ``record``: what every derivation contributes."""
+        return combined([await derivation(tx, record) for derivation in self.derivations])
 
     def _notify_after_commit(self, tx: Transaction, handle: Identifier) -> None:
         for listener in self.listeners:

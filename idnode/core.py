@@ -14,6 +14,7 @@ from idnode.counting import ResolutionCounter
 from idnode.gs1_resolver import Gs1Resolver
 from idnode.keyring import KeyRing
 from idnode.keys import KeyStore, NodeKeys
+from idnode.metadata import MetadataRules
 from idnode.model.identifier import prefix_handle
 from idnode.model.permissions import Principal
 from idnode.registry import SECKEY_INDEX, Registry
@@ -22,6 +23,7 @@ from idnode.search import Searcher
 from idnode.stats import Stats
 from idnode.storage.engine import create_engines, migrate
 from idnode.storage.repository import Repository
+from idnode.templates import TemplateCatalog
 from idnode.translog import TransparencyLog
 
 
@@ -37,6 +39,7 @@ class Core:
     searcher: Searcher
     keyring: KeyRing
     log: TransparencyLog
+    templates: TemplateCatalog
     operator_secret: str | None  # set only when this start created the operator credential
 
     @property
@@ -58,8 +61,12 @@ async def open_core(settings: Settings) -> AsyncIterator[Core]:
         committer = Committer(keys, settings.signature_lifetime_days * 86400, settings.sign_records)
         cache = ResolutionCache(settings.cache_bytes)
         committer.listeners.append(lambda handle: cache.invalidate((handle,)))
-        registry = Registry(repository, settings, committer)
+        templates = TemplateCatalog(repository)
+        metadata = MetadataRules(templates)
+        committer.derivations.append(metadata.derive)
+        registry = Registry(repository, settings, committer, metadata)
         secret = await registry.initialise()
+        await templates.seed()
         keyring = KeyRing(repository, committer, settings)
         counter = ResolutionCounter() if settings.count_resolutions else None
         yield Core(
@@ -73,6 +80,7 @@ async def open_core(settings: Settings) -> AsyncIterator[Core]:
             searcher=Searcher(repository),
             keyring=keyring,
             log=TransparencyLog(repository, keyring.active_key),
+            templates=templates,
             operator_secret=secret,
         )
     finally:

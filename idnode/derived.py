@@ -7,20 +7,24 @@ change, so a lookup never finds a value the record no longer has.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from idnode import gs1
 from idnode.gs1_links import GS1
 from idnode.model.errors import ValueAlreadyExists
 from idnode.model.record import Record
+from idnode.model.values import METADATA, TEMPLATE
 
 VERBATIM_LENGTH = 190  # longer values are indexed as their first 190 characters and a digest
+TEMPLATE_KEY = "template"  # the template version a record uses: "<name>@<version>"
+META_KEY_PREFIX = "meta:"  # "meta:<field>": a searchable field of a record's metadata
 
 
 @dataclass(frozen=True, slots=True)
 class SearchEntry:
-    """One findable value: ``key`` is a value type (``URL``) or ``meta:<field>``; ``value`` the text."""
+    """One findable value: ``key`` is a value type (``URL``), ``meta:<field>`` or ``template``; ``value``
+    the text."""
 
     key: str
     value: str
@@ -38,6 +42,15 @@ class Derived:
 NOTHING = Derived()
 
 
+def combined(parts: Iterable[Derived]) -> Derived:
+    """Everything several derivations contribute, together."""
+    parts = list(parts)
+    return Derived(
+        search=tuple(entry for part in parts for entry in part.search),
+        gs1=tuple(path for part in parts for path in part.gs1),
+    )
+
+
 def index_form(value: str) -> str:
     """The form a value takes in the search index (at most 255 characters): itself when short, else
     its first 190 characters, ``#`` and its SHA-256 in hex. Exact lookups compare index forms; a
@@ -47,12 +60,21 @@ def index_form(value: str) -> str:
     return f"{value[:VERBATIM_LENGTH]}#{hashlib.sha256(value.encode()).hexdigest()}"
 
 
+def _indexed_type(value_type: str) -> bool:
+    """Whether values of this type are searchable as themselves: not the Handle System's own
+    (``HS_*``), not TEMPLATE and METADATA (a record's metadata is searchable by its fields, see
+    idnode/metadata.py), and not a type that would pass for one of those derived keys."""
+    return not (
+        value_type.startswith(("HS_", META_KEY_PREFIX)) or value_type in (TEMPLATE, METADATA, TEMPLATE_KEY)
+    )
+
+
 def value_entries(record: Record) -> list[SearchEntry]:
-    """Search entries for the record's plain string values (URL, EMAIL, ...): every type but the
-    Handle System's own (``HS_*``), each distinct (type, text) once."""
+    """Search entries for the record's plain string values (URL, EMAIL, ...) of the types searchable
+    as themselves, each distinct (type, text) once."""
     seen: dict[tuple[str, str], SearchEntry] = {}
     for value in record.values:
-        if value.format != "string" or value.type.startswith("HS_") or not value.data:
+        if value.format != "string" or not _indexed_type(value.type) or not value.data:
             continue
         key = (value.type, index_form(value.data))
         earlier = seen.get(key)

@@ -18,6 +18,7 @@ from idnode.config import Settings
 from idnode.credentials import SecretVerifier, hash_secret, new_secret
 from idnode.gs1_links import check_values as check_gs1_values
 from idnode.keys import FIRST_KEY_INDEX, pubkey_value
+from idnode.metadata import MetadataRules
 from idnode.model.enterprise import Enterprise, EnterpriseDraft, EnterpriseStatus
 from idnode.model.errors import (
     AuthenticationNeeded,
@@ -43,6 +44,8 @@ from idnode.model.permissions import (
     Permission,
     Principal,
     granted,
+    require_operator,
+    require_principal,
 )
 from idnode.model.record import Record
 from idnode.model.values import HS_ADMIN, HS_SECKEY, HS_VLIST, HandleValue
@@ -130,10 +133,13 @@ def _change_permission(old: HandleValue | None, new: HandleValue | None) -> Perm
 class Registry:
     """Creates, changes and deletes records and enterprises on behalf of a principal."""
 
-    def __init__(self, repository: Repository, settings: Settings, committer: Committer) -> None:
+    def __init__(
+        self, repository: Repository, settings: Settings, committer: Committer, metadata: MetadataRules
+    ) -> None:
         self.repository = repository
         self.settings = settings
         self.committer = committer
+        self.metadata = metadata
         self.node_prefix = settings.node_prefix_canonical
         self.operator_handle = prefix_handle(self.node_prefix)
         self.verifier = SecretVerifier()
@@ -329,7 +335,8 @@ class Registry:
         an existing index) and the handle must exist. Secret keys are hashed before they are stored and,
         since no reader ever sees them, a whole-record replace keeps any the body does not mention; it
         also keeps the record's HS_ADMIN values when the body names none, so a record never loses its
-        administrators by accident.
+        administrators by accident. The record as it would be stored must obey the metadata rules
+        (idnode/metadata.py), else InvalidValue and nothing is stored.
         """
         self.require_principal(principal)
         assert principal is not None
@@ -349,6 +356,7 @@ class Registry:
                         raise HandleNotFound(f"Handle {identifier} not found.")
                     record = Record(identifier, with_default_admin(identifier, incoming, now), version=1)
                     await self.require_add_handle(tx, principal, identifier)
+                    await self.metadata.require(tx, record)
                     try:
                         stored = await self.committer.create(tx, str(principal), record)
                     except DuplicateKey:
@@ -359,6 +367,7 @@ class Registry:
                 merged = self._merge(current, incoming, chosen, overwrite)
                 for old, new in _changes(current, merged):
                     await self._require_value_change(tx, principal, current, old, new)
+                await self.metadata.require(tx, Record(identifier, merged))
                 stored = await self.committer.change(tx, str(principal), current, merged)
                 if stored is not None:
                     return WriteResult(stored)
@@ -367,7 +376,8 @@ class Registry:
     async def delete(
         self, principal: Principal | None, identifier: Identifier, indexes: Iterable[int] | None = None
     ) -> WriteResult:
-        """Delete a whole handle, or only the values at ``indexes``."""
+        """Delete a whole handle, or only the values at ``indexes`` (the rest must obey the metadata
+        rules: a TEMPLATE cannot lose its METADATA)."""
         self.require_principal(principal)
         assert principal is not None
         chosen = None if indexes is None else set(indexes)
@@ -393,6 +403,7 @@ class Registry:
                 for index in sorted(chosen):
                     await self._require_value_change(tx, principal, current, present[index], None)
                 remaining = tuple(v for v in current.values if v.index not in chosen)
+                await self.metadata.require(tx, Record(identifier, remaining))
                 stored = await self.committer.change(tx, str(principal), current, remaining, "remove-values")
                 if stored is not None:
                     return WriteResult(stored)
@@ -493,18 +504,9 @@ class Registry:
         if not await granted(principal, identifier.owning_prefix, wanted, admins, tx.vlist):
             raise InsufficientPermissions(f"{principal} lacks {wanted.name} on {identifier}.")
 
-    @staticmethod
-    def require_principal(principal: Principal | None) -> None:
-        """Raise AuthenticationNeeded for an anonymous caller."""
-        if principal is None:
-            raise AuthenticationNeeded("Authentication needed: send Basic credentials as 300:<prefix>/ADMIN.")
-
-    def require_operator(self, principal: Principal | None) -> None:
-        """Raise unless ``principal`` is the node operator."""
-        self.require_principal(principal)
-        assert principal is not None
-        if not principal.is_operator:
-            raise InsufficientPermissions("Only the node operator may do this.")
+    # Raise unless there is a caller (AuthenticationNeeded) / the caller is the operator.
+    require_principal = staticmethod(require_principal)
+    require_operator = staticmethod(require_operator)
 
 
 def _changes(

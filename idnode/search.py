@@ -17,7 +17,7 @@ from idnode.model.permissions import Principal
 from idnode.storage.repository import Repository, SearchFilter
 
 WILDCARD = "*"
-FIELD_KEY = "meta:"  # search-entry keys of template fields: meta:<field>
+
 MAX_TERMS = 5
 
 

@@ -149,3 +149,26 @@ def test_demo_serves_sample_data(tmp_path: Path) -> None:
     finally:
         demo.terminate()
         demo.wait(timeout=10)
+
+
+def test_templates_list_show_add_and_delete(tmp_path: Path) -> None:
+    data = ["--data-dir", str(tmp_path)]
+    listed = json.loads(run_cli("templates", "list", *data, "--json").stdout)
+    assert [(t["name"], t["versions"]) for t in listed][:2] == [("auto-part", [1]), ("generic-product", [1])]
+    assert "光伏组件" in run_cli("templates", "list", *data).stdout
+    shown = json.loads(run_cli("templates", "show", "solar-module", *data).stdout)
+    assert shown["ref"] == "solar-module@1" and shown["document"]["x-title-en"] == "Photovoltaic module"
+    document = shown["document"]
+    document["$id"], document["x-version"] = "urn:idnode:template:solar-module:2", 2
+    path = tmp_path / "solar-module-2.json"
+    path.write_text(json.dumps(document), encoding="utf-8")
+    added = json.loads(run_cli("templates", "add", str(path), *data, "--json").stdout)
+    assert added["ref"] == "solar-module@2"
+    again = run_cli("templates", "add", str(path), *data, check=False)
+    assert again.returncode == 2 and "next version is 3" in again.stderr
+    assert json.loads(run_cli("templates", "show", "solar-module@1", *data).stdout)["version"] == 1
+    assert "Deleted template solar-module@2" in run_cli("templates", "delete", "solar-module@2", *data).stdout
+    gone = run_cli("templates", "show", "solar-module@2", *data, check=False)
+    assert gone.returncode == 2 and "No template solar-module@2" in gone.stderr
+    for bad in (["show", "solar-module@x"], ["add", str(tmp_path / "missing.json")]):
+        assert run_cli("templates", *bad, *data, check=False).returncode == 2

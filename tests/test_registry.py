@@ -19,6 +19,7 @@ from idnode.commit import Committer
 from idnode.config import Settings, load_settings
 from idnode.core import Core
 from idnode.keys import KeyStore, NodeKeys
+from idnode.metadata import MetadataRules
 from idnode.model.enterprise import Enterprise, EnterpriseDraft, EnterpriseStatus
 from idnode.model.errors import (
     AuthenticationNeeded,
@@ -41,6 +42,7 @@ from idnode.sample import make_uscc
 from idnode.storage.engine import Engines, migrate
 from idnode.storage.repository import Repository, today
 from idnode.storage.tables import audit
+from idnode.templates import TemplateCatalog
 
 # -- helpers ---------------------------------------------------------------------------------------
 
@@ -1026,7 +1028,7 @@ async def small_pool_core(pg_database: str, tmp_path: Any) -> AsyncIterator[tupl
         repository = Repository(engines)
         keys = NodeKeys(KeyStore(settings.keys_path), prefix_handle(settings.node_prefix_canonical))
         committer = Committer(keys, settings.signature_lifetime_days * 86400, settings.sign_records)
-        registry = Registry(repository, settings, committer)
+        registry = Registry(repository, settings, committer, MetadataRules(TemplateCatalog(repository)))
         assert await registry.initialise() is not None
         assert any(settings.keys_path.iterdir())  # the signing key went to this test's own keys dir
         yield registry, repository

@@ -11,7 +11,7 @@ from aiohttp import web
 from idnode.config import Settings
 from idnode.core import Core, open_core
 from idnode.counting import flushing
-from idnode.http import dashboard, enterprises, gs1, handles, metrics, node, search, stats
+from idnode.http import dashboard, enterprises, gs1, handles, metrics, node, search, stats, templates
 from idnode.http.errors import error_middleware
 from idnode.http.keys import (
     GS1_RESOLVER,
@@ -23,6 +23,7 @@ from idnode.http.keys import (
     SEARCHER,
     SETTINGS,
     STATS,
+    TEMPLATES,
 )
 from idnode.http.metrics import create_metrics, metrics_middleware
 from idnode.invalidation import following_log, redis_bus
@@ -71,7 +72,7 @@ def create_app(settings: Settings) -> web.Application:
                 )
             log_new_operator(opened)
             app[REGISTRY], app[RESOLVER], app[STATS] = opened.registry, opened.resolver, opened.stats
-            app[KEYRING], app[LOG] = opened.keyring, opened.log
+            app[KEYRING], app[LOG], app[TEMPLATES] = opened.keyring, opened.log, opened.templates
             app[SEARCHER], app[GS1_RESOLVER] = opened.searcher, opened.gs1
             yield
 
@@ -83,6 +84,7 @@ def create_app(settings: Settings) -> web.Application:
             *node.routes,
             *handles.routes,
             *enterprises.routes,
+            *templates.routes,
             *stats.routes,
             *search.routes,
             *metrics.routes,

@@ -11,6 +11,7 @@ from idnode.registry import Registry
 from idnode.resolver import Resolver
 from idnode.search import Searcher
 from idnode.stats import Stats
+from idnode.templates import TemplateCatalog
 from idnode.translog import TransparencyLog
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -21,4 +22,5 @@ STATS = web.AppKey("stats", Stats)
 SEARCHER = web.AppKey("searcher", Searcher)
 KEYRING = web.AppKey("keyring", KeyRing)
 LOG = web.AppKey("log", TransparencyLog)
+TEMPLATES = web.AppKey("templates", TemplateCatalog)
 METRICS = web.AppKey("metrics", "Metrics")

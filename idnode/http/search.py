@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from idnode.derived import META_KEY_PREFIX
 from idnode.http.auth import principal_of
 from idnode.http.errors import json_response
 from idnode.http.keys import SEARCHER, SETTINGS
 from idnode.http.params import paging
 from idnode.model.errors import ProtocolError
-from idnode.search import FIELD_KEY, SearchTerm
+from idnode.search import SearchTerm
 
 DEFAULT_PAGE_SIZE = 100
 HRLS_CONTROLS = {"limit", "page", "prefix"}
@@ -22,7 +23,9 @@ async def search(request: web.Request) -> web.Response:
     kind, field = query.get("type"), query.get("field")
     if (kind is None) == (field is None):
         raise ProtocolError("Search by a value type (type=URL) or by a template field (field=serial).")
-    term = SearchTerm.parse(kind if kind is not None else FIELD_KEY + str(field), query.get("value", ""))
+    term = SearchTerm.parse(
+        kind if kind is not None else META_KEY_PREFIX + str(field), query.get("value", "")
+    )
     page, size = paging(request, DEFAULT_PAGE_SIZE, request.app[SETTINGS].max_page_size)
     found = await request.app[SEARCHER].search(
         await principal_of(request), [term], prefix=query.get("prefix"), offset=page * size, limit=size

@@ -133,3 +133,27 @@ class EnterpriseSuspended(IdnodeError):
     """The enterprise is suspended; its identifiers cannot be changed."""
 
     response_code = 401
+
+
+class TemplateNotFound(IdnodeError):
+    """No such metadata template."""
+
+    response_code = 100
+
+
+class TemplateExists(IdnodeError):
+    """That template version exists already."""
+
+    response_code = 101
+
+
+class InvalidTemplate(IdnodeError):
+    """Invalid metadata template."""
+
+    response_code = 202
+
+
+class TemplateInUse(IdnodeError):
+    """Stored records use this template version, so it cannot be deleted."""
+
+    response_code = 202

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any
 
-from idnode.model.errors import InvalidValue
+from idnode.model.errors import AuthenticationNeeded, InsufficientPermissions, InvalidValue
 from idnode.model.identifier import PREFIX_NAMESPACE
 
 PERMISSION_BITS = 12
@@ -72,6 +72,21 @@ class Principal:
 
     def __str__(self) -> str:
         return f"{self.index}:{self.handle}"
+
+
+def require_principal(principal: Principal | None) -> Principal:
+    """The caller; raise AuthenticationNeeded for an anonymous one."""
+    if principal is None:
+        raise AuthenticationNeeded("Authentication needed: send Basic credentials as 300:<prefix>/ADMIN.")
+    return principal
+
+
+def require_operator(principal: Principal | None) -> Principal:
+    """The caller if it is the node operator; raise AuthenticationNeeded or InsufficientPermissions."""
+    caller = require_principal(principal)
+    if not caller.is_operator:
+        raise InsufficientPermissions("Only the node operator may do this.")
+    return caller
 
 
 AdminRef = tuple[str, int]

@@ -27,6 +27,8 @@ DEFAULT_PERMISSIONS = "1110"  # admin read, admin write, public read, no public 
 HS_ADMIN = "HS_ADMIN"
 HS_SECKEY = "HS_SECKEY"
 HS_VLIST = "HS_VLIST"
+TEMPLATE = "TEMPLATE"  # names the record's metadata template: "<name>@<version>" (see idnode/metadata.py)
+METADATA = "METADATA"  # the record's metadata: the text of a JSON object
 
 _HEX_RE = re.compile(r"(?:[0-9a-fA-F]{2})*")
 

@@ -8,15 +8,16 @@ written through it commit together or not at all.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from functools import partial
-from typing import Any
+from typing import Any, Literal, NamedTuple
 
 import orjson
 from sqlalchemy import (
+    Select,
     Table,
     bindparam,
     case,
@@ -26,6 +27,7 @@ from sqlalchemy import (
     intersect,
     or_,
     select,
+    tuple_,
     update,
 )
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
@@ -52,6 +54,7 @@ from idnode.storage.tables import (
     node_meta,
     resolution_counts,
     search_entries,
+    templates,
 )
 
 
@@ -110,10 +113,12 @@ _RECORD_BY_HANDLE = select(handles.c.handle, handles.c.data, handles.c.version)
 _RECORD_BY_HANDLE_SQL = "SELECT handle, data, version FROM handles WHERE handle = ?"
 
 
-def _enterprise(row: Any) -> Enterprise:
-    def aware(moment: datetime) -> datetime:  # SQLite drops the zone on the way back
-        return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+def _aware(moment: datetime) -> datetime:
+    """A stored timestamp with its zone (SQLite drops it on the way back)."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
+
+def _enterprise(row: Any) -> Enterprise:
     return Enterprise(
         prefix=row.prefix,
         number=row.number,
@@ -126,9 +131,42 @@ def _enterprise(row: Any) -> Enterprise:
         contact_email=row.contact_email,
         status=EnterpriseStatus(row.status),
         registered_on=row.registered_on,
-        created_at=aware(row.created_at),
-        updated_at=aware(row.updated_at),
+        created_at=_aware(row.created_at),
+        updated_at=_aware(row.updated_at),
     )
+
+
+class StoredTemplate(NamedTuple):
+    """One version of a metadata template as stored: its JSON Schema document as text."""
+
+    name: str
+    version: int
+    document: str
+    created_at: datetime
+
+
+WITHDRAWN = ""  # the document of a deleted template version, whose number stays taken
+
+
+def _live_templates(keys: Collection[tuple[str, int]] | None) -> Select[Any]:
+    """Stored template versions not deleted, all of them or those of ``keys`` (name, version)."""
+    columns = (templates.c.name, templates.c.version, templates.c.document, templates.c.created_at)
+    query = select(*columns).where(templates.c.document != WITHDRAWN)
+    if keys is not None:
+        query = query.where(tuple_(templates.c.name, templates.c.version).in_(list(keys)))
+    return query.order_by(templates.c.name, templates.c.version)
+
+
+def _stored_templates(rows: Sequence[Any]) -> list[StoredTemplate]:
+    return [StoredTemplate(r.name, r.version, r.document, _aware(r.created_at)) for r in rows]
+
+
+async def _highest_template_versions(conn: AsyncConnection, name: str | None = None) -> dict[str, int]:
+    """The highest version number ever given to each template name (deleted versions included)."""
+    query = select(templates.c.name, func.max(templates.c.version)).group_by(templates.c.name)
+    if name is not None:
+        query = query.where(templates.c.name == name)
+    return {n: v for n, v in (await conn.execute(query)).all()}
 
 
 def _dump(record: Record) -> str:
@@ -336,6 +374,46 @@ class Transaction:
         """Remove the search entries and GS1 keys of these handles."""
         await self.conn.execute(delete(search_entries).where(search_entries.c.handle.in_(handles_)))
         await self.conn.execute(delete(gs1_keys).where(gs1_keys.c.handle.in_(handles_)))
+
+    async def search_entry_exists(self, key: str, value: str) -> bool:
+        """True if any record has the search entry ``key`` = ``value`` (an index lookup)."""
+        query = (
+            select(search_entries.c.handle)
+            .where(search_entries.c.key == key, search_entries.c.value == value)
+            .limit(1)
+        )
+        return (await self.conn.execute(query)).first() is not None
+
+    async def templates(
+        self, keys: Collection[tuple[str, int]], *, lock: Literal["share", "update"] | None = None
+    ) -> list[StoredTemplate]:
+        """The template versions of ``keys`` (name, version) that exist (not deleted). ``lock`` holds
+        their rows until commit: ``share`` against deletion (PostgreSQL ``FOR SHARE``; SQLite
+        transactions are serialised already), ``update`` to delete one."""
+        if not keys:
+            return []
+        query = _live_templates(keys)
+        if lock is not None:
+            query = query.with_for_update(read=lock == "share")
+        return _stored_templates((await self.conn.execute(query)).all())
+
+    async def highest_template_version(self, name: str) -> int:
+        """The highest version number ever given to template ``name`` (0 if none)."""
+        return (await _highest_template_versions(self.conn, name)).get(name, 0)
+
+    async def insert_template(self, name: str, version: int, document: str, actor: str) -> None:
+        """Store a new template version; raise DuplicateKey if that version exists."""
+        row = {"name": name, "version": version, "document": document}
+        statement = insert(templates).values(**row, created_at=self.now, created_by=actor)
+        await self._insert_unique(partial(self.conn.execute, statement))
+
+    async def withdraw_template(self, name: str, version: int) -> None:
+        """Delete a template version; its row stays, emptied, so the number is never given again."""
+        await self.conn.execute(
+            update(templates)
+            .where(templates.c.name == name, templates.c.version == version)
+            .values(document=WITHDRAWN)
+        )
 
     async def add_audit(self, actor: str, action: str, target: str, old: Any, new: Any) -> None:
         await self.add_audits(actor, action, [(target, old, new)])
@@ -698,6 +776,18 @@ class Repository:
                 )
             ).first()
         return (row.seq, row.entry, bytes(row.leaf_hash)) if row else None
+
+    async def templates(self, keys: Collection[tuple[str, int]] | None = None) -> list[StoredTemplate]:
+        """Stored template versions (not deleted), all or those of ``keys``, by name and version."""
+        if keys is not None and not keys:
+            return []
+        async with self.engines.reader.connect() as conn:
+            return _stored_templates((await conn.execute(_live_templates(keys))).all())
+
+    async def highest_template_versions(self) -> dict[str, int]:
+        """The highest version number ever given to each template name (deleted versions included)."""
+        async with self.engines.reader.connect() as conn:
+            return await _highest_template_versions(conn)
 
     async def get_meta(self, key: str) -> str | None:
         async with self.engines.reader.connect() as conn:
