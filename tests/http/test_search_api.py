@@ -7,6 +7,7 @@ import asyncio
 import uuid
 
 import aiohttp
+import orjson
 from pyhandle.handleclient import PyHandleClient
 
 from tests.conftest import Server
@@ -74,3 +75,26 @@ def test_pyhandle_search_handle(node: Server) -> None:
     assert client.search_handle(URL=f"{start}0") == [f"{prefix}/ITEM-0"]
     assert sorted(client.search_handle(URL=f"{start}*")) == [f"{prefix}/ITEM-0", f"{prefix}/ITEM-1"]
     assert client.search_handle(URL=f"{start}*", prefix="88.999.0") == []
+
+
+async def test_search_by_a_searchable_template_field(node: Server, session: aiohttp.ClientSession) -> None:
+    prefix, auth = await onboard(session, node)
+    status, body = await get_json(session, f"{node.url}/api/templates/solar-module")
+    assert status == 200
+    template = body["template"]
+    serial = f"CS7N{uuid.uuid4().hex[:12].upper()}"
+    metadata = {**template["document"]["examples"][0], "serialNumber": serial}
+    values = [
+        {"index": 1, "type": "URL", "data": "https://csisolar.example/m"},
+        {"index": 2, "type": "TEMPLATE", "data": template["ref"]},
+        {"index": 3, "type": "METADATA", "data": orjson.dumps(metadata).decode()},
+    ]
+    status, body = await put_values(session, node, f"{prefix}/{serial}", values, auth)
+    assert status in (200, 201), body
+
+    status, body = await get_json(
+        session, f"{node.url}/api/search", params={"field": "serialNumber", "value": serial}
+    )
+    assert (status, body["handles"]) == (200, [f"{prefix}/{serial}"])
+    _, body = await get_json(session, f"{node.url}/api/search", params={"field": "cellCount", "value": "132"})
+    assert body["handles"] == []  # not a searchable field
