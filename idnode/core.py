@@ -11,6 +11,7 @@ from idnode.cache import ResolutionCache
 from idnode.commit import Committer
 from idnode.config import Settings
 from idnode.counting import ResolutionCounter
+from idnode.importing import Importer, unknown_template
 from idnode.keyring import KeyRing
 from idnode.keys import KeyStore, NodeKeys
 from idnode.model.identifier import prefix_handle
@@ -29,6 +30,7 @@ class Core:
     repository: Repository
     registry: Registry
     bulk: BulkRegistrar
+    importer: Importer
     resolver: Resolver
     stats: Stats
     keyring: KeyRing
@@ -57,11 +59,13 @@ async def open_core(settings: Settings) -> AsyncIterator[Core]:
         registry = Registry(repository, settings, committer)
         secret = await registry.initialise()
         keyring = KeyRing(repository, committer, settings)
+        bulk = BulkRegistrar(registry)
         yield Core(
             settings=settings,
             repository=repository,
             registry=registry,
-            bulk=BulkRegistrar(registry),
+            bulk=bulk,
+            importer=Importer(bulk, unknown_template),
             resolver=Resolver(
                 repository,
                 cache,
