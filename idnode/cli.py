@@ -1,4 +1,4 @@
-"""The ``idnode`` command: init, serve, enterprise, resolve, stats, demo.
+"""The ``idnode`` command: init, serve, enterprise, import, resolve, stats, demo.
 
 Commands that change the node run on the node's own machine against its data directory (or ``--db``)
 and act as the operator, through the same registry as the HTTP API.
@@ -20,7 +20,7 @@ import orjson
 from rich.console import Console
 from rich.table import Table
 
-from idnode import cli_keys
+from idnode import cli_import, cli_keys
 from idnode.config import Settings, load_settings
 from idnode.core import Core, open_core
 from idnode.csvout import flattened, to_csv
@@ -294,6 +294,7 @@ def _parser() -> argparse.ArgumentParser:
     resolve.add_argument("--server", help="resolve through this node URL instead of the local store")
     stats = sub.add_parser("stats", parents=[common, output], help="registration statistics")
     stats.add_argument("--csv", action="store_true", help="CSV for spreadsheets")
+    cli_import.add_parser(sub, common, output)
     cli_keys.add_parsers(sub, common, output)
     return parser
 
@@ -311,9 +312,16 @@ async def cmd_verify(args: argparse.Namespace) -> int:
     return 0 if all(r.ok for r in reports) else 1
 
 
+async def cmd_import(args: argparse.Namespace) -> int:
+    result = await cli_import.cmd_import(args, _settings(args))
+    _emit_json(result) if args.json else cli_import.print_summary(result)
+    return 1 if result["failed"] else 0
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], Awaitable[int]]] = {
     "init": cmd_init,
     "enterprise": cmd_enterprise,
+    "import": cmd_import,
     "resolve": cmd_resolve,
     "stats": cmd_stats,
     "keys": cmd_keys,
