@@ -11,9 +11,9 @@ from aiohttp import web
 from idnode.config import Settings
 from idnode.core import Core, open_core
 from idnode.counting import flushing
-from idnode.http import dashboard, enterprises, handles, metrics, node, stats
+from idnode.http import bulk, dashboard, enterprises, handles, metrics, node, stats
 from idnode.http.errors import error_middleware
-from idnode.http.keys import KEYRING, LOG, METRICS, REGISTRY, RESOLVER, SETTINGS, STATS
+from idnode.http.keys import IMPORTER, KEYRING, LOG, METRICS, REGISTRY, RESOLVER, SETTINGS, STATS
 from idnode.http.metrics import create_metrics, metrics_middleware
 from idnode.invalidation import following_log, redis_bus
 
@@ -61,7 +61,7 @@ def create_app(settings: Settings) -> web.Application:
                 )
             log_new_operator(opened)
             app[REGISTRY], app[RESOLVER], app[STATS] = opened.registry, opened.resolver, opened.stats
-            app[KEYRING], app[LOG] = opened.keyring, opened.log
+            app[KEYRING], app[LOG], app[IMPORTER] = opened.keyring, opened.log, opened.importer
             yield
 
     app.cleanup_ctx.append(core)
@@ -70,6 +70,7 @@ def create_app(settings: Settings) -> web.Application:
         [
             *node.routes,
             *handles.routes,
+            *bulk.routes,
             *enterprises.routes,
             *stats.routes,
             *metrics.routes,

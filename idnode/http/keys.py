@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from idnode.config import Settings
+from idnode.importing import Importer
 from idnode.keyring import KeyRing
 from idnode.registry import Registry
 from idnode.resolver import Resolver
@@ -17,4 +18,5 @@ RESOLVER = web.AppKey("resolver", Resolver)
 STATS = web.AppKey("stats", Stats)
 KEYRING = web.AppKey("keyring", KeyRing)
 LOG = web.AppKey("log", TransparencyLog)
+IMPORTER = web.AppKey("importer", Importer)
 METRICS = web.AppKey("metrics", "Metrics")
