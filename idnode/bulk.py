@@ -200,8 +200,12 @@ class BulkRegistrar:
                 try:
                     outcome = await self._commit(principal, batch, update_existing, dry_run)
                 except IdnodeError as exc:
-                    counts = result.to_json()
-                    exc.details.update({k: counts[k] for k in ("created", "updated", "unchanged", "failed")})
+                    exc.details.update(
+                        created=result.created,
+                        updated=result.updated,
+                        unchanged=result.unchanged,
+                        failed=result.failed,
+                    )
                     raise
                 result.created += outcome.created
                 result.updated += outcome.updated
