@@ -77,11 +77,6 @@ def digests_of(record: Record) -> list[dict[str, Any]]:
     return value_digests(_fields(record))
 
 
-def content_digest(record: Record) -> str:
-    """The digest the transparency log keeps of a record's public content (signature excluded)."""
-    return record_digest(str(record.identifier), digests_of(record))
-
-
 class Committer:
     """Signs and stores records on behalf of the registry; see the module docstring."""
 
@@ -143,21 +138,6 @@ class Committer:
             key = await self.active_key(tx)
         return self.signed(record, key, digests)
 
-    async def _log(
-        self,
-        tx: Transaction,
-        actor: str,
-        audit_action: str,
-        old: Record | None,
-        new: Record | None,
-        target: Identifier,
-    ) -> None:
-        """The audit row and the transparency-log entry of one change."""
-        await tx.add_audit(actor, audit_action, str(target), audit_form(old), audit_form(new))
-        log_action = CREATE if old is None else DELETE if new is None else MODIFY
-        await self.log.append(tx, str(target), log_action, content_digest(new) if new else None, epoch())
-        self._notify_after_commit(tx, target)
-
     async def _store_derived(self, tx: Transaction, derived: list[tuple[Record, Derived]]) -> None:
         """Store the records' derived rows; raise ValueAlreadyExists, naming the other identifier, if
         one of their GS1 keys is mapped to another record (or to two of them)."""
@@ -203,20 +183,52 @@ class Committer:
         action: str = MODIFY,
     ) -> Record | None:
         """Sign and store new values for ``current``; None if the record moved on (retry)."""
-        record = await self._sign(tx, Record(current.identifier, values, current.version + 1))
-        if not await tx.replace_record(record, current.version):
+        stored = await self.change_many(tx, actor, [(current, values)], action)
+        return None if stored is None else stored[0]
+
+    async def change_many(
+        self,
+        tx: Transaction,
+        actor: str,
+        changes: Sequence[tuple[Record, tuple[HandleValue, ...]]],
+        action: str = MODIFY,
+    ) -> list[Record] | None:
+        """Sign and store new values for each (current record, values), each audited as ``action`` and
+        logged as a modification, with a few multi-row statements; None, storing none of them, if any
+        record moved on (retry). Returns the stored records."""
+        if not changes:
+            return []
+        now = epoch()
+        stored: list[Record] = []
+        entries: list[LogEntry] = []
+        for current, values in changes:
+            record = Record(current.identifier, values, current.version + 1)
+            handle, digests = str(record.identifier), digests_of(record)
+            stored.append(await self._sign(tx, record, digests))
+            entries.append((handle, MODIFY, record_digest(handle, digests), now))
+        if not await tx.replace_records(stored):
             return None
-        await tx.drop_derived([str(record.identifier)])
-        await self._store_derived(tx, [(record, await self.derive(tx, record))])
-        await self._log(tx, actor, action, current, record, record.identifier)
-        return record
+        await tx.drop_derived([str(r.identifier) for r in stored])
+        await self._store_derived(tx, [(r, await self.derive(tx, r)) for r in stored])
+        audits = [
+            (str(r.identifier), audit_form(c), audit_form(r))
+            for (c, _), r in zip(changes, stored, strict=True)
+        ]
+        await tx.add_audits(actor, action, audits)
+        await self.log.append_many(tx, entries)
+        for record in stored:
+            self._notify_after_commit(tx, record.identifier)
+        return stored
 
     async def delete(self, tx: Transaction, actor: str, current: Record) -> bool:
         """Delete ``current``; False if the record moved on (retry)."""
         if not await tx.delete_record(current.identifier, current.version):
             return False
-        await tx.drop_derived([str(current.identifier)])
-        await self._log(tx, actor, DELETE, current, None, current.identifier)
+        handle = str(current.identifier)
+        await tx.drop_derived([handle])
+        await tx.add_audit(actor, DELETE, handle, audit_form(current), None)
+        await self.log.append(tx, handle, DELETE, None, epoch())
+        self._notify_after_commit(tx, current.identifier)
         return True
 
     async def resign(self, tx: Transaction, current: Record, key: ActiveKey) -> bool:

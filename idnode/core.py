@@ -12,6 +12,7 @@ from idnode.commit import Committer
 from idnode.config import Settings
 from idnode.counting import ResolutionCounter
 from idnode.gs1_resolver import Gs1Resolver
+from idnode.importing import Importer
 from idnode.keyring import KeyRing
 from idnode.keys import KeyStore, NodeKeys
 from idnode.metadata import MetadataRules
@@ -33,6 +34,7 @@ class Core:
     repository: Repository
     registry: Registry
     bulk: BulkRegistrar
+    importer: Importer
     resolver: Resolver
     gs1: Gs1Resolver
     stats: Stats
@@ -69,11 +71,13 @@ async def open_core(settings: Settings) -> AsyncIterator[Core]:
         await templates.seed()
         keyring = KeyRing(repository, committer, settings)
         counter = ResolutionCounter() if settings.count_resolutions else None
+        bulk = BulkRegistrar(registry)
         yield Core(
             settings=settings,
             repository=repository,
             registry=registry,
-            bulk=BulkRegistrar(registry),
+            bulk=bulk,
+            importer=Importer(bulk, templates.get),
             resolver=Resolver(repository, cache, settings.negative_cache_seconds, counter),
             gs1=Gs1Resolver(repository, f"idnode {settings.node_prefix_canonical} GS1 resolver", counter),
             stats=Stats(repository, settings),

@@ -205,7 +205,7 @@ class Registry:
             async with self.repository.transaction() as tx:
                 record = await self._existing(tx, principal, handle)
                 old = record.by_index().get(index)
-                await self._require_value_change(tx, principal, record, old, old)
+                await self.require_value_change(tx, principal, record, old, old)
                 values = Record.sorted_values([v for v in record.values if v.index != index] + [value])
                 if await self.committer.change(tx, str(principal), record, values, "set-secret"):
                     return secret
@@ -364,9 +364,9 @@ class Registry:
                     return WriteResult(stored, created=True)
                 if chosen is None and not overwrite:
                     raise HandleAlreadyExists(f"Handle {identifier} already exists.")
-                merged = self._merge(current, incoming, chosen, overwrite)
-                for old, new in _changes(current, merged):
-                    await self._require_value_change(tx, principal, current, old, new)
+                merged = self.merge(current, incoming, chosen, overwrite)
+                for old, new in value_changes(current, merged):
+                    await self.require_value_change(tx, principal, current, old, new)
                 await self.metadata.require(tx, Record(identifier, merged))
                 stored = await self.committer.change(tx, str(principal), current, merged)
                 if stored is not None:
@@ -401,7 +401,7 @@ class Registry:
                 if missing:
                     raise ValuesNotFound(f"Handle {identifier} has no value(s) at index {missing}.")
                 for index in sorted(chosen):
-                    await self._require_value_change(tx, principal, current, present[index], None)
+                    await self.require_value_change(tx, principal, current, present[index], None)
                 remaining = tuple(v for v in current.values if v.index not in chosen)
                 await self.metadata.require(tx, Record(identifier, remaining))
                 stored = await self.committer.change(tx, str(principal), current, remaining, "remove-values")
@@ -419,9 +419,13 @@ class Registry:
     # -- helpers --------------------------------------------------------------------------------
 
     @staticmethod
-    def _merge(
+    def merge(
         current: Record, incoming: tuple[HandleValue, ...], chosen: set[int] | None, overwrite: bool
     ) -> tuple[HandleValue, ...]:
+        """The values ``current`` has after a PUT of ``incoming`` (see ``put_record``): the whole record
+        (``chosen`` None) or only the ``chosen`` indexes replaced; unchanged values keep their timestamps.
+        Raises ValueAlreadyExists for an index-scoped write without ``overwrite`` that meets a taken index.
+        """
         present = current.by_index()
         if chosen is None:
             mentioned = {v.index for v in incoming}
@@ -483,7 +487,7 @@ class Registry:
         admins = prefix_record.admins() if prefix_record else []
         await self._require(tx, principal, identifier, Permission.ADD_HANDLE, admins)
 
-    async def _require_value_change(
+    async def require_value_change(
         self,
         tx: Transaction,
         principal: Principal,
@@ -491,6 +495,8 @@ class Registry:
         old: HandleValue | None,
         new: HandleValue | None,
     ) -> None:
+        """Raise InsufficientPermissions unless ``principal`` may change one value of ``record`` from
+        ``old`` to ``new`` (None: absent), as the record's HS_ADMIN values grant it."""
         await self._require(tx, principal, record.identifier, _change_permission(old, new), record.admins())
 
     async def _require(
@@ -509,7 +515,7 @@ class Registry:
     require_operator = staticmethod(require_operator)
 
 
-def _changes(
+def value_changes(
     current: Record, merged: tuple[HandleValue, ...]
 ) -> list[tuple[HandleValue | None, HandleValue | None]]:
     """(old, new) pairs for every index whose value differs between ``current`` and ``merged``."""

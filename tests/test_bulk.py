@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import func, select
 
 from idnode import merkle
-from idnode.bulk import BulkRegistrar, BulkResult
+from idnode.bulk import BulkItem, BulkRegistrar, BulkResult
 from idnode.core import Core
 from idnode.model.enterprise import EnterpriseDraft
 from idnode.model.errors import (
@@ -197,7 +197,7 @@ async def test_permission_refusals_write_nothing(core: Core, bulk: BulkRegistrar
     mixed = items(first, 3) + items(second, 1)
     with pytest.raises(InsufficientPermissions) as refused:
         await bulk.register(first, mixed)
-    assert refused.value.details == {"created": 0, "failed": 0}
+    assert refused.value.details == {"created": 0, "updated": 0, "unchanged": 0, "failed": 0}
     await core.registry.update_enterprise(core.local_operator, first.prefix, {"status": "suspended"})
     with pytest.raises(EnterpriseSuspended):
         await bulk.register(first, items(first, 3))
@@ -212,7 +212,7 @@ async def test_a_refusal_in_a_later_batch_keeps_the_earlier_batches(core: Core, 
     first, second = await onboard(core, 6), await onboard(core, 7)
     with pytest.raises(InsufficientPermissions) as refused:
         await bulk.register(first, items(first, 2) + items(second, 2), batch_size=2)
-    assert refused.value.details == {"created": 2, "failed": 0}
+    assert refused.value.details == {"created": 2, "updated": 0, "unchanged": 0, "failed": 0}
     assert await core.repository.get_record(Identifier(first.prefix, "BULK-0001")) is not None
 
 
@@ -259,6 +259,127 @@ async def test_bulk_result_lists_at_most_max_failures(core: Core, bulk: BulkRegi
 async def test_batch_size_is_checked(core: Core, bulk: BulkRegistrar) -> None:
     with pytest.raises(ValueError):
         await bulk.register(core.local_operator, [], batch_size=0)
+
+
+# -- updating existing records --------------------------------------------------------------------
+
+
+def url(n: int, text: str) -> HandleValue:
+    return HandleValue.from_json({"index": n, "type": "URL", "data": text})
+
+
+async def test_update_existing_creates_changes_and_leaves_the_rest_alone(
+    core: Core, bulk: BulkRegistrar
+) -> None:
+    admin = await onboard(core, 10)
+    assert (await bulk.register(admin, items(admin, 4), update_existing=True)).created == 4
+    handle = [Identifier(admin.prefix, f"BULK-{n:04d}") for n in range(5)]
+    before = [await core.repository.get_record(h) for h in handle]
+    audits, logged = await count(core, audit), await count(core, log_entries)
+    batch: list[Any] = [
+        (handle[0], values(0)),  # as stored
+        (handle[1], values(101)),  # the whole record: the URL differs
+        BulkItem(7, handle[2], [url(1, "https://example.com/new")], frozenset({1})),  # only the URL
+        BulkItem(8, str(handle[3]), [url(1, "https://example.com/p/3")], frozenset({1, 2})),  # drops index 2
+        (handle[4], values(4)),  # new
+    ]
+    result = await bulk.register(admin, batch, update_existing=True, batch_size=3)
+    assert (result.created, result.updated, result.unchanged, result.failed) == (1, 3, 1, 0)
+    after = [await core.repository.get_record(h) for h in handle]
+    assert after[0] == before[0]  # not re-signed, same version
+    for n in (1, 2, 3):
+        old, new = before[n], after[n]
+        assert old is not None and new is not None and new.version == old.version + 1
+        assert new.by_index()[100] == old.by_index()[100]  # HS_ADMIN kept, untouched
+    assert after[1].by_index()[1].data == "https://example.com/p/101"
+    assert after[1].by_index()[2] == before[1].by_index()[2]  # resent unchanged: keeps its timestamp
+    assert after[2].by_index()[1].data == "https://example.com/new"
+    assert after[2].by_index()[2] == before[2].by_index()[2]  # outside the item's indexes
+    assert sorted(after[3].by_index()) == [1, 100, 400]
+    assert await count(core, audit) == audits + 4
+    assert await count(core, log_entries) == logged + 4
+    fetch = fetcher(core)
+    for n in (1, 2, 3):
+        resolved = await fetch(str(handle[n]))
+        assert resolved is not None and (await verify_record(resolved, fetch)).ok
+        trail = await core.repository.audit_trail(str(handle[n]))
+        assert [(row["actor"], row["action"]) for row in trail] == [
+            (str(admin), "create"),
+            (str(admin), "modify"),
+        ]
+        assert trail[1]["old"] == trail[0]["new"] and [v["index"] for v in trail[1]["new"]] == sorted(
+            after[n].by_index()
+        )
+        entry = await core.repository.latest_log_entry(str(handle[n]))
+        assert entry is not None and '"action":"modify"' in entry[1]
+    assert [row["action"] for row in await core.repository.audit_trail(str(handle[0]))] == ["create"]
+    await assert_log_consistent(core)
+
+
+async def test_a_bulk_update_is_the_change_a_single_put_makes(core: Core, bulk: BulkRegistrar) -> None:
+    admin = await onboard(core, 11)
+    single, many = Identifier(admin.prefix, "single"), Identifier(admin.prefix, "many")
+    await bulk.register(admin, [(single, values(1)), (many, values(1))])
+    await core.registry.put_record(admin, single, values(2))
+    await bulk.register(admin, [(many, values(2))], update_existing=True)
+    one, other = await core.repository.get_record(single), await core.repository.get_record(many)
+    assert one is not None and other is not None and one.version == other.version == 2
+
+    def comparable(v: HandleValue) -> tuple[Any, ...]:
+        return (v.index, v.type, v.format, v.ttl, v.permissions, v.data if v.index != 400 else None)
+
+    assert [comparable(v) for v in one.values] == [comparable(v) for v in other.values]
+
+
+async def test_an_update_the_record_does_not_allow_fails_that_item_only(
+    core: Core, bulk: BulkRegistrar
+) -> None:
+    admin = await onboard(core, 12)
+    alice_handle = Identifier(admin.prefix, "alice")
+    await core.registry.put_record(
+        admin, alice_handle, [HandleValue.from_json({"index": 300, "type": "HS_SECKEY", "data": "pw"})]
+    )
+    alice = await core.registry.authenticate(str(alice_handle), 300, "pw")
+    grant = {
+        "format": "admin",
+        "value": {"handle": str(alice_handle), "index": 300, "permissions": "011111110011"},
+    }
+    shared, private = Identifier(admin.prefix, "shared"), Identifier(admin.prefix, "private")
+    await core.registry.put_record(
+        admin, shared, [*values(1), HandleValue.from_json({"index": 101, "type": "HS_ADMIN", "data": grant})]
+    )
+    await core.registry.put_record(admin, private, values(1))
+    before = await core.repository.get_record(private)
+    batch: list[Any] = [
+        (shared, values(2)),
+        (private, values(2)),
+        BulkItem(5, private, values(1), frozenset({1, 2})),
+    ]
+    result = await bulk.register(alice, batch[:2], update_existing=True)
+    assert (result.updated, result.failed) == (1, 1)
+    assert [(f.index, f.handle, f.response_code) for f in result.failures] == [(1, str(private), 401)]
+    assert await core.repository.get_record(private) == before
+    unchanged = await bulk.register(
+        alice, batch[2:], update_existing=True
+    )  # nothing to change, nothing to check
+    assert (unchanged.unchanged, unchanged.failed) == (1, 0)
+
+
+async def test_a_dry_run_counts_what_a_run_does_and_writes_nothing(core: Core, bulk: BulkRegistrar) -> None:
+    admin = await onboard(core, 13)
+    await bulk.register(admin, items(admin, 3))
+    batch = [
+        *items(admin, 1),
+        (Identifier(admin.prefix, "BULK-0001"), values(9)),
+        *items(admin, 2, start=3),
+        ("bad", []),
+    ]
+    tables = [await table_rows(core, t) for t in (handles, audit, log_entries)]
+    dry = await bulk.register(admin, batch, update_existing=True, dry_run=True, batch_size=2)
+    assert [await table_rows(core, t) for t in (handles, audit, log_entries)] == tables
+    real = await bulk.register(admin, batch, update_existing=True, batch_size=2)
+    assert dry.to_json() == real.to_json()
+    assert (real.created, real.updated, real.unchanged, real.failed) == (2, 1, 1, 1)
 
 
 # -- the transparency log: appending in batches stores the same tree -------------------------------

@@ -11,10 +11,11 @@ from aiohttp import web
 from idnode.config import Settings
 from idnode.core import Core, open_core
 from idnode.counting import flushing
-from idnode.http import dashboard, enterprises, gs1, handles, metrics, node, search, stats, templates
+from idnode.http import bulk, dashboard, enterprises, gs1, handles, metrics, node, search, stats, templates
 from idnode.http.errors import error_middleware
 from idnode.http.keys import (
     GS1_RESOLVER,
+    IMPORTER,
     KEYRING,
     LOG,
     METRICS,
@@ -74,6 +75,7 @@ def create_app(settings: Settings) -> web.Application:
             app[REGISTRY], app[RESOLVER], app[STATS] = opened.registry, opened.resolver, opened.stats
             app[KEYRING], app[LOG], app[TEMPLATES] = opened.keyring, opened.log, opened.templates
             app[SEARCHER], app[GS1_RESOLVER] = opened.searcher, opened.gs1
+            app[IMPORTER] = opened.importer
             yield
 
     app.cleanup_ctx.append(core)
@@ -83,6 +85,7 @@ def create_app(settings: Settings) -> web.Application:
         [
             *node.routes,
             *handles.routes,
+            *bulk.routes,
             *enterprises.routes,
             *templates.routes,
             *stats.routes,

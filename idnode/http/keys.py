@@ -6,6 +6,7 @@ from aiohttp import web
 
 from idnode.config import Settings
 from idnode.gs1_resolver import Gs1Resolver
+from idnode.importing import Importer
 from idnode.keyring import KeyRing
 from idnode.registry import Registry
 from idnode.resolver import Resolver
@@ -23,4 +24,5 @@ SEARCHER = web.AppKey("searcher", Searcher)
 KEYRING = web.AppKey("keyring", KeyRing)
 LOG = web.AppKey("log", TransparencyLog)
 TEMPLATES = web.AppKey("templates", TemplateCatalog)
+IMPORTER = web.AppKey("importer", Importer)
 METRICS = web.AppKey("metrics", "Metrics")

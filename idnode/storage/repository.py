@@ -17,10 +17,14 @@ from typing import Any, Literal, NamedTuple
 
 import orjson
 from sqlalchemy import (
+    Integer,
     Select,
+    String,
     Table,
+    Text,
     bindparam,
     case,
+    column,
     delete,
     func,
     insert,
@@ -29,6 +33,7 @@ from sqlalchemy import (
     select,
     tuple_,
     update,
+    values,
 )
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -290,6 +295,16 @@ class Transaction:
         row = (await self.conn.execute(query.with_for_update() if lock else query)).first()
         return _record(row) if row else None
 
+    async def get_records(self, names: Sequence[str], *, lock: bool = False) -> dict[str, Record]:
+        """The stored records among ``names`` (canonical handle strings) by handle, in one query; ``lock``
+        as in ``get_record``, taken in handle order so that concurrent batch writers cannot deadlock."""
+        if not names:
+            return {}
+        query = _RECORD_BY_HANDLE.where(handles.c.handle.in_(names))
+        if lock:
+            query = query.order_by(handles.c.handle).with_for_update()
+        return {row[0]: _record(row) for row in await self.conn.execute(query)}
+
     async def records_after(self, after_id: int, limit: int) -> list[tuple[int, Record]]:
         """The next ``limit`` records by storage id, locked for update: for passes over the whole store."""
         rows = (
@@ -341,6 +356,28 @@ class Transaction:
             .values(data=_dump(record), version=record.version, updated_at=self.now)
         )
         return result.rowcount == 1
+
+    async def replace_records(self, records: Sequence[Record]) -> bool:
+        """Store each record over its stored version ``record.version - 1``, in one statement; False,
+        storing none of them, if any has moved on."""
+        if not records:
+            return True
+        rows = [(str(r.identifier), _dump(r), r.version) for r in records]
+        columns = (column("handle", String), column("data", Text), column("version", Integer))
+        new = values(*columns, name="replacement").data(rows).cte("replacement")
+        statement = (
+            update(handles)
+            .where(handles.c.handle == new.c.handle, handles.c.version == new.c.version - 1)
+            .values(data=new.c.data, version=new.c.version, updated_at=self.now)
+            .returning(handles.c.handle)
+        )
+        if len(records) == 1:  # nothing to undo if it fails
+            return len((await self.conn.execute(statement)).all()) == 1
+        async with self.conn.begin_nested() as savepoint:
+            if len((await self.conn.execute(statement)).all()) == len(records):
+                return True
+            await savepoint.rollback()
+        return False
 
     async def delete_record(self, identifier: Identifier, expected_version: int) -> bool:
         result = await self.conn.execute(

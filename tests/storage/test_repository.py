@@ -118,6 +118,29 @@ async def test_replace_missing_record_returns_false(repo: Repository) -> None:
     assert await repo.get_record(Identifier.parse(f"{PREFIX}/ghost")) is None
 
 
+async def test_replace_records_stores_all_or_none(repo: Repository) -> None:
+    originals = [record(f"{PREFIX}/m{n}", url(1, f"https://example.com/{n}/v1")) for n in range(3)]
+    async with repo.transaction() as tx:
+        await tx.insert_records(originals)
+        assert await tx.get_records([f"{PREFIX}/m2", f"{PREFIX}/m0", f"{PREFIX}/none"]) == {
+            f"{PREFIX}/m0": originals[0],
+            f"{PREFIX}/m2": originals[2],
+        }
+    newer = [
+        replace(r, values=(url(1, f"https://example.com/{n}/v2"),), version=2)
+        for n, r in enumerate(originals)
+    ]
+    async with repo.transaction() as tx:
+        one_stale = [*newer[:2], replace(newer[2], version=5)]
+        assert await tx.replace_records(one_stale) is False
+        assert await tx.get_records([str(r.identifier) for r in originals], lock=True) == {
+            str(r.identifier): r for r in originals
+        }  # the two that matched were undone, inside the still usable transaction
+        assert await tx.replace_records(newer) is True
+    for stored in newer:
+        assert await repo.get_record(stored.identifier) == stored
+
+
 async def test_delete_record_checks_the_version(repo: Repository) -> None:
     stored = record(f"{PREFIX}/d", version=3)
     async with repo.transaction() as tx:
