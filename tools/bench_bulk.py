@@ -37,9 +37,10 @@ def rate(count: int, seconds: float) -> float:
     return round(count / seconds, 1)
 
 
-async def insert_floor(work: Path, count: int, batch_size: int) -> float:
-    """Records/s of inserting the unsigned rows alone, batch by batch (rows built before the clock)."""
-    async with open_core(load_settings({"data_dir": work / "floor"}, environ={})) as core:
+async def insert_floor(work: Path, count: int, batch_size: int, db: str = "") -> float:
+    """Records/s of inserting the unsigned rows alone, batch by batch (rows built before the clock),
+    on SQLite in ``work`` or the database ``db``."""
+    async with open_core(load_settings({"data_dir": work / "floor", "db": db or None}, environ={})) as core:
         now, elapsed = epoch(), 0.0
         for start in range(0, count, batch_size):
             batch = []

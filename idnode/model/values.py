@@ -12,7 +12,7 @@ import base64
 import binascii
 import functools
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
@@ -219,7 +219,15 @@ class HandleValue:
 
     def same_content(self, other: HandleValue) -> bool:
         """True when two values differ at most in their timestamp."""
-        return replace(self, timestamp=0) == replace(other, timestamp=0)
+        return (
+            self.index == other.index
+            and self.type == other.type
+            and self.format == other.format
+            and self.data == other.data
+            and self.ttl == other.ttl
+            and self.permissions == other.permissions
+            and self.references == other.references
+        )
 
     @classmethod
     def from_json(cls, obj: Any) -> HandleValue:

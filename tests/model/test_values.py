@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 from typing import Any
 
 import pytest
@@ -551,3 +552,20 @@ def test_every_format_raises_only_invalid_value(fmt: str, data: Any) -> None:
         return
     assert parsed.format == fmt
     assert HandleValue.from_json(parsed.to_json()) == parsed
+
+
+def test_same_content_compares_every_field_but_the_timestamp() -> None:
+    base = HandleValue(index=1, type="URL", format="string", data="https://a.example", timestamp=5)
+    assert base.same_content(dataclasses.replace(base, timestamp=99))
+    changed = {
+        "index": 2,
+        "type": "EMAIL",
+        "format": "hex",
+        "data": "https://b.example",
+        "ttl": 60,
+        "permissions": "1100",
+        "references": [{"handle": "0.NA/88.999", "index": 1}],
+    }
+    assert set(changed) | {"timestamp"} == {f.name for f in dataclasses.fields(HandleValue)}
+    for name, other in changed.items():
+        assert not base.same_content(dataclasses.replace(base, **{name: other})), name
