@@ -149,3 +149,12 @@ def test_demo_serves_sample_data(tmp_path: Path) -> None:
     finally:
         demo.terminate()
         demo.wait(timeout=10)
+
+
+def test_dns_name(tmp_path: Path) -> None:
+    data = ["--data-dir", str(tmp_path)]
+    assert run_cli("dns-name", "88.999.1001/PUMP-7", *data).stdout == "_pump-7.1001.999.88.idnode.test.\n"
+    named = run_cli("dns-name", "88.999.1001/Lot-7", "--dns-zone", "id.example.com", *data).stdout
+    assert named == "_1_jrxxiljx.1001.999.88.id.example.com.\n"
+    too_long = run_cli("dns-name", "88.999.1001/" + "Ab" * 120, *data, check=False)
+    assert too_long.returncode == 2 and "over 255 octets" in too_long.stderr
