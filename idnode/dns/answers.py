@@ -33,10 +33,6 @@ class Answer:
     authorities: int
     sections: bytes
 
-    @property
-    def rcode(self) -> int:
-        return self.flags & 0xF
-
 
 def render(
     qname: dns.name.Name,
@@ -55,7 +51,7 @@ def render(
     message.answer, message.authority = list(answer), list(authority)
     try:
         wire = message.to_wire(max_size=MAX_MESSAGE)
-    except dns.exception.TooBig:
+    except (dns.exception.TooBig, dns.exception.FormError):  # a message, or one record, over 64 KiB
         return render(qname, qtype, dns.rcode.SERVFAIL, authoritative=authoritative)
     question_end = 12 + len(qname.to_wire()) + 4
     return Answer(

@@ -73,6 +73,9 @@ class UdpProtocol(asyncio.DatagramProtocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.DatagramTransport, transport)
 
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.transport = None
+
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
         outcome = self.responder.now(data, None)
         if isinstance(outcome, bytes):

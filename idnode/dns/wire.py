@@ -26,6 +26,7 @@ EDNS_PAYLOAD = 1232  # the UDP size we offer and accept at most (DNS flag day 20
 CLASSIC_UDP = 512
 _HEADER = struct.Struct(">HHHHHH")
 _ECHOED = dns.flags.RD | dns.flags.CD  # query bits a response copies
+_OPCODE = 0x7800  # the OPCODE bits of the flags word
 
 
 class Query(NamedTuple):
@@ -50,7 +51,7 @@ def parse(data: bytes) -> Query | None:
     if len(data) < 17:
         return None
     query_id, flags, qdcount, ancount, nscount, arcount = _HEADER.unpack_from(data)
-    if flags & (dns.flags.QR | 0x7800) or qdcount != 1 or ancount or nscount or arcount > 1:
+    if flags & (dns.flags.QR | _OPCODE) or qdcount != 1 or ancount or nscount or arcount > 1:
         return None
     end = 12
     while data[end]:  # QNAME: labels up to the root, no compression in a question
@@ -142,4 +143,4 @@ def _bare_error(data: bytes, rcode: dns.rcode.Rcode) -> bytes | None:
     query_id, flags = struct.unpack_from(">HH", data)
     if flags & dns.flags.QR:
         return None
-    return _HEADER.pack(query_id, dns.flags.QR | (flags & (0x7800 | _ECHOED)) | rcode, 0, 0, 0, 0)
+    return _HEADER.pack(query_id, dns.flags.QR | (flags & (_OPCODE | _ECHOED)) | rcode, 0, 0, 0, 0)
