@@ -23,9 +23,10 @@ from dataclasses import dataclass
 ENTRY_OVERHEAD = 400  # bytes: key tuple, dict/OrderedDict slots, the entry object itself
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, weakref_slot=True)
 class CachedResponse:
-    """A resolve answer ready to send: Handle responseCode, JSON body, ETag, and expiry."""
+    """A resolve answer ready to send: Handle responseCode, JSON body, ETag, and expiry (weakly
+    referable: the DNS front end remembers which answer each of its renderings was made from)."""
 
     response_code: int
     body: bytes

@@ -1,5 +1,5 @@
-"""The ``idnode`` command: init, serve, enterprise, templates, import, resolve, stats, demo, reindex,
-keys, verify.
+"""The ``idnode`` command: init, serve, enterprise, templates, import, resolve, dns-name, stats, demo,
+reindex, keys, verify.
 
 Commands that change the node run on the node's own machine against its data directory (or ``--db``)
 and act as the operator, through the same registry as the HTTP API.
@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import dns.name
 import orjson
 from rich.console import Console
 from rich.progress import Progress
@@ -26,6 +27,7 @@ from idnode import cli_import, cli_keys
 from idnode.config import Settings, load_settings
 from idnode.core import Core, open_core
 from idnode.csvout import flattened, to_csv
+from idnode.dns import names as dns_names
 from idnode.model.enterprise import EnterpriseDraft
 from idnode.model.errors import IdnodeError
 from idnode.model.identifier import Identifier
@@ -42,9 +44,10 @@ def _emit_json(data: Any) -> None:
 
 
 def _settings(args: argparse.Namespace) -> Settings:
-    names = ("data_dir", "db", "node_prefix", "host", "port", "workers", "redis")
+    names = ("data_dir", "db", "node_prefix", "host", "port", "workers", "redis", "dns", "dns_zone")
     flags = {name: getattr(args, name, None) for name in names}
     flags["config"] = getattr(args, "config", None)
+    flags["http"] = False if getattr(args, "no_http", False) else None
     return load_settings(flags)
 
 
@@ -214,6 +217,17 @@ async def cmd_resolve(args: argparse.Namespace) -> int:
     return 0 if body.get("responseCode") == 1 else 1
 
 
+def cmd_dns_name(args: argparse.Namespace) -> int:
+    """Print the name under which DNS answers for an identifier (``idnode.dns.names``)."""
+    zone = dns.name.from_text(_settings(args).dns_zone)
+    try:
+        name = dns.name.Name(dns_names.encode(Identifier.parse(args.handle))).derelativize(zone)
+    except dns.name.NameTooLong:
+        raise ValueError(f"{args.handle} has no DNS name under {zone}: it would be over 255 octets") from None
+    print(name)
+    return 0
+
+
 async def cmd_stats(args: argparse.Namespace) -> int:
     async with open_core(_settings(args)) as core:
         summary = await core.stats.summary()
@@ -310,6 +324,9 @@ def _parser() -> argparse.ArgumentParser:
         serve.add_argument(
             "--redis", help="redis://host:port/db carrying cache invalidations between processes"
         )
+        serve.add_argument("--dns", metavar="HOST:PORT", help="also answer DNS here, UDP and TCP")
+        serve.add_argument("--dns-zone", help="the DNS zone of the identifiers (default idnode.test.)")
+        serve.add_argument("--no-http", action="store_true", help="serve only DNS (with --dns)")
 
     enterprise = sub.add_parser("enterprise", help="onboard and manage enterprises")
     actions = enterprise.add_subparsers(dest="action", required=True)
@@ -341,6 +358,9 @@ def _parser() -> argparse.ArgumentParser:
     resolve = sub.add_parser("resolve", parents=[common, output], help="resolve an identifier")
     resolve.add_argument("handle")
     resolve.add_argument("--server", help="resolve through this node URL instead of the local store")
+    dns_name = sub.add_parser("dns-name", parents=[common], help="the DNS name of an identifier")
+    dns_name.add_argument("handle")
+    dns_name.add_argument("--dns-zone", help="the DNS zone of the identifiers (default idnode.test.)")
     stats = sub.add_parser("stats", parents=[common, output], help="registration statistics")
     stats.add_argument("--csv", action="store_true", help="CSV for spreadsheets")
     sub.add_parser(
@@ -406,6 +426,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_serve(args)
         if args.command == "demo":
             return cmd_demo(args)
+        if args.command == "dns-name":
+            return cmd_dns_name(args)
         return asyncio.run(COMMANDS[args.command](args))
     except (IdnodeError, ValueError, OSError) as exc:
         err_console.print(f"[red]error:[/red] {exc}")

@@ -9,6 +9,9 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+import dns.exception
+import dns.name
+
 from idnode.model.enterprise import YANCHENG_DISTRICTS
 from idnode.model.identifier import canonical_prefix
 from idnode.signing import ALGORITHMS
@@ -43,6 +46,10 @@ class Settings:
     redis: str = ""
     count_resolutions: bool = True
     resolution_flush_seconds: float = 5.0
+    http: bool = True  # serve HTTP on host:port (false: only DNS)
+    dns: str = ""  # "HOST:PORT" to answer DNS on, UDP and TCP ("" = no DNS)
+    dns_zone: str = "idnode.test."
+    dns_nameserver: str = "localhost."  # the zone's NS and SOA MNAME: this server's public name
     config_file: Path | None = field(default=None, compare=False)
 
     @property
@@ -66,6 +73,16 @@ class Settings:
     def keys_path(self) -> Path:
         """Where the node's private signing keys live (mode 0600 files)."""
         return self.keys_dir or self.data_dir / "keys"
+
+    @property
+    def dns_address(self) -> tuple[str, int] | None:
+        """(host, port) of the DNS listeners, from ``dns`` (``127.0.0.1:5353``, ``[::1]:53``)."""
+        if not self.dns:
+            return None
+        host, colon, port = self.dns.rpartition(":")
+        if not colon or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(f"dns must be HOST:PORT, e.g. 127.0.0.1:5353, not {self.dns!r}")
+        return host.removeprefix("[").removesuffix("]"), int(port)
 
     @property
     def key_algorithm_jws(self) -> str:
@@ -131,6 +148,12 @@ def load_settings(flags: dict[str, Any] | None = None, environ: dict[str, str] |
     settings.node_prefix_canonical  # noqa: B018 -- validates the prefix early
     settings.key_algorithm_jws  # noqa: B018 -- and the key algorithm
     settings.target_deadline_date  # noqa: B018 -- and the deadline
+    settings.dns_address  # noqa: B018 -- and the DNS listen address
+    for name in (settings.dns_zone, settings.dns_nameserver):
+        try:
+            dns.name.from_text(name)
+        except dns.exception.DNSException as exc:
+            raise ValueError(f"{name!r} is not a DNS name: {exc}") from None
     unknown_districts = set(settings.district_quotas) - set(settings.districts)
     if unknown_districts:
         raise ValueError(

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 
 from idnode.bulk import BulkRegistrar
 from idnode.cache import ResolutionCache
 from idnode.commit import Committer
 from idnode.config import Settings
-from idnode.counting import ResolutionCounter
+from idnode.counting import ResolutionCounter, flushing
 from idnode.gs1_resolver import Gs1Resolver
 from idnode.importing import Importer
+from idnode.invalidation import following_log, redis_bus
 from idnode.keyring import KeyRing
 from idnode.keys import KeyStore, NodeKeys
 from idnode.metadata import MetadataRules
@@ -26,6 +28,8 @@ from idnode.storage.engine import create_engines, migrate
 from idnode.storage.repository import Repository
 from idnode.templates import TemplateCatalog
 from idnode.translog import TransparencyLog
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -89,3 +93,38 @@ async def open_core(settings: Settings) -> AsyncIterator[Core]:
         )
     finally:
         await engines.dispose()
+
+
+def log_new_operator(core: Core) -> None:
+    """Show the operator credential once, when this start created it."""
+    if core.operator_secret is not None:
+        log.warning(
+            "node initialised; operator credential %s, secret (shown once): %s",
+            core.registry.operator_username,
+            core.operator_secret,
+        )
+
+
+@asynccontextmanager
+async def serving_core(settings: Settings) -> AsyncIterator[Core]:
+    """The core of a serving process (HTTP, DNS or both): ``open_core`` with the duties that keep it
+    honest while it serves: the transparency-log feed (and the Redis bus, if configured) that keeps
+    the resolution cache fresh, and the flushing of resolution counts. Logs a new operator
+    credential."""
+    async with AsyncExitStack() as stack:
+        core = await stack.enter_async_context(open_core(settings))
+        cache = core.resolver.cache
+        await stack.enter_async_context(
+            following_log(core.repository, cache, settings.cache_staleness_seconds)
+        )
+        if settings.redis:
+            bus = await stack.enter_async_context(
+                redis_bus(settings.redis, settings.node_prefix_canonical, cache)
+            )
+            core.registry.committer.listeners.append(bus.publish_later)
+        if core.resolver.counter is not None:
+            await stack.enter_async_context(
+                flushing(core.repository, core.resolver.counter, settings.resolution_flush_seconds)
+            )
+        log_new_operator(core)
+        yield core

@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import aiohttp
 import pytest
 
 from idnode.config import Settings, load_settings
@@ -130,29 +131,36 @@ class Server:
     process: subprocess.Popen[bytes]
     log: Path
     extra: dict[str, str] = field(default_factory=dict)
+    dns_port: int | None = None  # UDP and TCP, on 127.0.0.1, when started with DNS
 
     def cli_args(self) -> list[str]:
         return ["--data-dir", str(self.data_dir), *(["--db", self.db] if self.db else [])]
 
 
-def start_server(data_dir: Path, db: str = "", port: int | None = None) -> Server:
-    """Initialise (if needed) and start a real node; wait until it accepts connections."""
+def start_server(
+    data_dir: Path, db: str = "", port: int | None = None, *, dns: bool = False, http: bool = True
+) -> Server:
+    """Initialise (if needed) and start a real node, with DNS listeners if ``dns`` (and without HTTP
+    if not ``http``); wait until it accepts connections."""
     storage = ["--data-dir", str(data_dir), *(["--db", db] if db else [])]
     init = json.loads(run_cli("init", *storage, "--json").stdout)
     port = port or free_port()
+    dns_port = free_port() if dns else None
+    options = [*(["--dns", f"127.0.0.1:{dns_port}"] if dns else []), *([] if http else ["--no-http"])]
     log = data_dir / f"serve-{port}.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "idnode.cli", "serve", *storage, "--port", str(port)],
+            [sys.executable, "-m", "idnode.cli", "serve", *storage, "--port", str(port), *options],
             stdout=out,
             stderr=subprocess.STDOUT,
         )
+    listening = port if http else dns_port  # DNS listens before HTTP does
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise AssertionError(f"server exited early:\n{log.read_text()}")
         try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            with socket.create_connection(("127.0.0.1", listening), timeout=0.2):
                 break
         except OSError:
             time.sleep(0.05)
@@ -160,7 +168,7 @@ def start_server(data_dir: Path, db: str = "", port: int | None = None) -> Serve
         process.kill()
         raise AssertionError(f"server did not start:\n{log.read_text()}")
     operator = (init["operator"]["username"], init["operator"]["secret"] or "")
-    return Server(f"http://127.0.0.1:{port}", data_dir, db, operator, process, log)
+    return Server(f"http://127.0.0.1:{port}", data_dir, db, operator, process, log, dns_port=dns_port)
 
 
 def stop_server(server: Server) -> None:
@@ -172,18 +180,25 @@ def stop_server(server: Server) -> None:
         server.process.wait()
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def node(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """One real node per test module and database, shared by the module's tests (each test uses its
-    own enterprises, so they do not interfere)."""
+def module_node(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, **options: bool
+) -> Iterator[Server]:
+    """A real node on the database ``request.param`` names, for a module-scoped fixture."""
     databases = fresh_pg_database() if request.param == "postgresql" else iter([""])
     db = next(databases)
-    running = start_server(tmp_path_factory.mktemp("node"), db)
+    running = start_server(tmp_path_factory.mktemp("node"), db, **options)
     try:
         yield running
     finally:
         stop_server(running)
         next(databases, None)
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def node(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """One real node per test module and database, shared by the module's tests (each test uses its
+    own enterprises, so they do not interfere)."""
+    yield from module_node(request, tmp_path_factory)
 
 
 @pytest.fixture
@@ -204,3 +219,10 @@ def sqlite_server(tmp_path: Path) -> Iterator[Server]:
         yield running
     finally:
         stop_server(running)
+
+
+@pytest.fixture
+async def session() -> AsyncIterator[aiohttp.ClientSession]:
+    """An HTTP client session for one test."""
+    async with aiohttp.ClientSession() as client:
+        yield client

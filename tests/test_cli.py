@@ -172,3 +172,12 @@ def test_templates_list_show_add_and_delete(tmp_path: Path) -> None:
     assert gone.returncode == 2 and "No template solar-module@2" in gone.stderr
     for bad in (["show", "solar-module@x"], ["add", str(tmp_path / "missing.json")]):
         assert run_cli("templates", *bad, *data, check=False).returncode == 2
+
+
+def test_dns_name(tmp_path: Path) -> None:
+    data = ["--data-dir", str(tmp_path)]
+    assert run_cli("dns-name", "88.999.1001/PUMP-7", *data).stdout == "_pump-7.1001.999.88.idnode.test.\n"
+    named = run_cli("dns-name", "88.999.1001/Lot-7", "--dns-zone", "id.example.com", *data).stdout
+    assert named == "_1_jrxxiljx.1001.999.88.id.example.com.\n"
+    too_long = run_cli("dns-name", "88.999.1001/" + "Ab" * 120, *data, check=False)
+    assert too_long.returncode == 2 and "over 255 octets" in too_long.stderr

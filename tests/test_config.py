@@ -207,3 +207,16 @@ def test_settings_are_frozen(tmp_path: Path) -> None:
     settings = load(tmp_path)
     with pytest.raises(AttributeError):
         settings.port = 1  # type: ignore[misc]
+
+
+def test_dns_settings(tmp_path: Path) -> None:
+    assert load(tmp_path).dns_address is None and load(tmp_path).http is True
+    assert load(tmp_path, {"dns": "127.0.0.1:5353"}).dns_address == ("127.0.0.1", 5353)
+    assert load(tmp_path, environ={"IDNODE_DNS": "[::1]:53"}).dns_address == ("::1", 53)
+    assert load(tmp_path, environ={"IDNODE_HTTP": "false"}).http is False
+    assert load(tmp_path, {"dns_zone": "id.example.com"}).dns_zone == "id.example.com"
+    for flags in ({"dns": "127.0.0.1"}, {"dns": "127.0.0.1:99999"}, {"dns": ":53"}):
+        with pytest.raises(ValueError, match="HOST:PORT"):
+            load(tmp_path, flags)
+    with pytest.raises(ValueError, match="not a DNS name"):
+        load(tmp_path, {"dns_zone": "a..b"})

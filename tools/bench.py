@@ -19,19 +19,15 @@ where a later run reuses it.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-from benchlib import console, free_port, run_wrk, seed_bulk, serve, wait_for
+from benchlib import console, dataset, free_port, run_wrk, serve, wait_for
 from rich.table import Table
-
-from idnode.config import load_settings
 
 TRIVIAL_SERVER = """
 import sys, asyncio, uvloop
@@ -66,25 +62,6 @@ request = function()
   return wrk.format("GET", string.format("/api/handles/{prefix}/PUMP-2026-%08d", math.random(0, {n} - 1)))
 end
 """
-DATASET_MARK = "bench-dataset.json"
-
-
-def dataset(data_dir: Path, db: str, count: int) -> str:
-    """The enterprise prefix of ``count`` benchmark identifiers in ``data_dir``, generated if needed."""
-    mark = data_dir / DATASET_MARK
-    if mark.is_file():
-        known = json.loads(mark.read_text())
-        if known["identifiers"] == count and known["db"] == db:
-            console.print(f"reusing {count:,} identifiers in {data_dir}")
-            return known["prefix"]
-        raise SystemExit(f"{data_dir} holds another data set ({known}); use another --data-dir")
-    settings = load_settings({"data_dir": data_dir, "db": db or None}, environ={})
-    started = time.perf_counter()
-    prefix = asyncio.run(seed_bulk(settings, count)).prefix
-    elapsed = time.perf_counter() - started
-    console.print(f"generated {count:,} identifiers in {elapsed:,.0f} s ({count / elapsed:,.0f}/s)")
-    mark.write_text(json.dumps({"identifiers": count, "db": db, "prefix": prefix}))
-    return prefix
 
 
 def rss_mib(pid: int) -> float:

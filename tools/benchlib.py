@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
@@ -18,7 +19,7 @@ from rich.progress import MofNCompleteColumn, Progress, TimeElapsedColumn
 from rich.table import Table
 
 from idnode.bulk import DEFAULT_BATCH, BulkRegistrar
-from idnode.config import Settings
+from idnode.config import Settings, load_settings
 from idnode.core import open_core
 from idnode.model.enterprise import EnterpriseDraft
 from idnode.model.identifier import Identifier
@@ -28,6 +29,7 @@ from idnode.registry import SECKEY_INDEX
 from idnode.sample import make_uscc
 
 console = Console(stderr=True)
+DATASET_MARK = "bench-dataset.json"
 
 
 def report(title: str, results: dict[str, Any]) -> None:
@@ -132,6 +134,24 @@ async def seed_bulk(
     if result.failed:
         raise RuntimeError(f"{result.failed} identifiers were not registered: {result.failures[:3]}")
     return seeded
+
+
+def dataset(data_dir: Path, db: str, count: int) -> str:
+    """The enterprise prefix of ``count`` benchmark identifiers in ``data_dir``, generated if needed."""
+    mark = data_dir / DATASET_MARK
+    if mark.is_file():
+        known = json.loads(mark.read_text())
+        if known["identifiers"] == count and known["db"] == db:
+            console.print(f"reusing {count:,} identifiers in {data_dir}")
+            return known["prefix"]
+        raise SystemExit(f"{data_dir} holds another data set ({known}); use another --data-dir")
+    settings = load_settings({"data_dir": data_dir, "db": db or None}, environ={})
+    started = time.perf_counter()
+    prefix = asyncio.run(seed_bulk(settings, count)).prefix
+    elapsed = time.perf_counter() - started
+    console.print(f"generated {count:,} identifiers in {elapsed:,.0f} s ({count / elapsed:,.0f}/s)")
+    mark.write_text(json.dumps({"identifiers": count, "db": db, "prefix": prefix}))
+    return prefix
 
 
 def serve(data_dir: Path, port: int, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:

@@ -1,9 +1,10 @@
 """Prometheus metrics at ``/metrics`` (same access rule as the statistics).
 
 The application's requests are counted by route, method and status, with latency histograms, in a
-middleware. The fast path pays nothing per request for metrics: it keeps plain integer counts by
-status (``fastpath.RESPONSES``) that are read, with the resolution cache's figures, when Prometheus
-scrapes. Enterprise and identifier gauges come from the statistics core at each scrape.
+middleware. The fast path and the DNS listeners pay nothing per request for metrics: they keep plain
+integer counts by status (``fastpath.RESPONSES``, ``dns.server.RESPONSES``) that are read, with the
+resolution cache's figures, when Prometheus scrapes. Enterprise and identifier gauges come from the
+statistics core at each scrape.
 """
 
 from __future__ import annotations
@@ -12,11 +13,13 @@ import time
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
+import dns.rcode
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from idnode.dns import server as dns_server
 from idnode.http import fastpath
 from idnode.http.keys import METRICS, RESOLVER, STATS
 from idnode.http.stats import require_stats_reader
@@ -62,6 +65,14 @@ class _ScrapeTimeCollector(Collector):
         for status, count in sorted(fastpath.RESPONSES.items()):
             answers.add_metric([str(status)], count)
         yield answers
+        dns_answers = CounterMetricFamily(
+            "idnode_dns_responses",
+            "DNS responses sent, by transport and RCODE.",
+            labels=["transport", "rcode"],
+        )
+        for (transport, rcode), count in sorted(dns_server.RESPONSES.items()):
+            dns_answers.add_metric([transport, dns.rcode.to_text(rcode)], count)
+        yield dns_answers
         cache = self.metrics.cache_figures()
         yield CounterMetricFamily(
             "idnode_resolutions",

@@ -1,4 +1,5 @@
-"""Serving the node: the fast path on the listening socket, the aiohttp app behind it, N workers.
+"""Serving the node: the fast path on the listening socket, the aiohttp app behind it, the DNS
+listeners on the same core, N workers.
 
 With ``workers`` > 1 the parent initialises the node once, then forks that many workers that each
 listen on the same port (SO_REUSEPORT, so the kernel spreads connections) and each keep their own
@@ -15,16 +16,19 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
 
 import uvloop
 from aiohttp import web
 
 from idnode.config import Settings
-from idnode.core import open_core
-from idnode.http.app import create_app, log_new_operator
+from idnode.core import log_new_operator, open_core, serving_core
+from idnode.dns import server as dns_server
+from idnode.http.app import create_app
 from idnode.http.fastpath import FastPathProtocol, close_idle_connections
 from idnode.http.keys import RESOLVER
+from idnode.resolver import Resolver
 
 log = logging.getLogger(__name__)
 RESTART_AFTER_SECONDS = 10.0  # a worker that dies sooner after starting is not restarted
@@ -33,16 +37,40 @@ RESTART_AFTER_SECONDS = 10.0  # a worker that dies sooner after starting is not 
 async def serve(
     settings: Settings, *, reuse_port: bool = False, announce: Callable[[str], None] = print
 ) -> None:
-    """Serve until SIGTERM or SIGINT."""
-    runner = web.AppRunner(create_app(settings), access_log=None, handle_signals=False)
-    await runner.setup()
-    # Everything made at start-up lives as long as the process: keep the cyclic collector from
-    # rescanning it on every collection (each resolve allocates, and collections would stall it).
-    gc.collect()
-    gc.freeze()
+    """Serve HTTP (unless ``settings.http`` is off) and DNS (if ``settings.dns`` is set), on one core
+    and one resolution cache, until SIGTERM or SIGINT."""
+    async with AsyncExitStack() as stack:
+        if settings.http:
+            runner = web.AppRunner(create_app(settings), access_log=None, handle_signals=False)
+            await runner.setup()
+            stack.push_async_callback(runner.cleanup)
+            resolver = runner.app[RESOLVER]
+        else:
+            resolver = (await stack.enter_async_context(serving_core(settings))).resolver
+        if settings.dns_address is not None:
+            await stack.enter_async_context(dns_server.listening(settings, resolver, reuse_port=reuse_port))
+            announce(f"idnode answering DNS for {settings.dns_zone} on {settings.dns} (UDP and TCP)")
+        if settings.http:
+            await stack.enter_async_context(_fast_path(settings, runner, resolver, reuse_port))
+            announce(f"idnode serving on http://{settings.host}:{settings.port} (pid {os.getpid()})")
+        # Everything made at start-up lives as long as the process: keep the cyclic collector from
+        # rescanning it on every collection (each resolve allocates, and collections would stall it).
+        gc.collect()
+        gc.freeze()
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+
+
+@asynccontextmanager
+async def _fast_path(
+    settings: Settings, runner: web.AppRunner, resolver: Resolver, reuse_port: bool
+) -> AsyncIterator[None]:
+    """The HTTP listener: the fast path in front of the aiohttp application."""
     loop = asyncio.get_running_loop()
     connections: set[FastPathProtocol] = set()
-    resolver = runner.app[RESOLVER]
     server = await loop.create_server(
         lambda: FastPathProtocol(resolver, runner.server, connections),  # type: ignore[arg-type]
         settings.host,
@@ -51,22 +79,19 @@ async def serve(
         backlog=1024,
     )
     sweeper = asyncio.create_task(close_idle_connections(connections))
-    stop = asyncio.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    announce(f"idnode serving on http://{settings.host}:{settings.port} (pid {os.getpid()})")
     try:
-        await stop.wait()
+        yield
     finally:
         sweeper.cancel()
         server.close()
         for connection in list(connections):
             connection.close()
-        await runner.cleanup()
 
 
 def run(settings: Settings, announce: Callable[[str], None] = print) -> None:
     """Serve in this process (one worker) or in ``settings.workers`` forked workers."""
+    if not settings.http and settings.dns_address is None:
+        raise ValueError("nothing to serve: HTTP is off and no DNS address is given (--dns HOST:PORT)")
     if settings.workers <= 1:
         uvloop.run(serve(settings, announce=announce))
         return

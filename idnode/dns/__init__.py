@@ -1,0 +1,1 @@
+"""The DNS front end: identifiers as TXT and URI records under a configured zone (see README)."""
