@@ -42,7 +42,7 @@ def _emit_json(data: Any) -> None:
 
 
 def _settings(args: argparse.Namespace) -> Settings:
-    names = ("data_dir", "db", "node_prefix", "host", "port", "workers", "redis")
+    names = ("data_dir", "db", "node_prefix", "host", "port", "workers", "redis", "upstream_url")
     flags = {name: getattr(args, name, None) for name in names}
     flags["config"] = getattr(args, "config", None)
     return load_settings(flags)
@@ -309,6 +309,9 @@ def _parser() -> argparse.ArgumentParser:
         serve.add_argument("--workers", type=int, help="worker processes sharing the port (default 1)")
         serve.add_argument(
             "--redis", help="redis://host:port/db carrying cache invalidations between processes"
+        )
+        serve.add_argument(
+            "--upstream-url", help="the top-level node's report endpoint (reports are sent there)"
         )
 
     enterprise = sub.add_parser("enterprise", help="onboard and manage enterprises")

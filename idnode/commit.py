@@ -1,7 +1,8 @@
-"""Committing record changes: sign, store, audit and log, all inside the caller's transaction.
+"""Committing record changes: sign, store, audit, log and report, all inside the caller's transaction.
 
 Every write of a record goes through a ``Committer`` so that no record is stored unsigned, no change
-escapes the audit trail, and the transparency log always matches the store.
+escapes the audit trail, the transparency log always matches the store, and every change of an
+identifier is queued for the upstream node (idnode/outbox.py).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from idnode.model.errors import ConflictingUpdate, ValueAlreadyExists
 from idnode.model.identifier import Identifier
 from idnode.model.record import Record
 from idnode.model.values import HS_SECKEY, HandleValue
+from idnode.outbox import identifier_report
 from idnode.signing import (
     HS_SIGNATURE,
     SIGNATURE_INDEX,
@@ -152,10 +154,14 @@ class Committer:
         new: Record | None,
         target: Identifier,
     ) -> None:
-        """The audit row and the transparency-log entry of one change."""
+        """The audit row, the transparency-log entry and, for an identifier, the upstream report of one
+        change."""
         await tx.add_audit(actor, audit_action, str(target), audit_form(old), audit_form(new))
         log_action = CREATE if old is None else DELETE if new is None else MODIFY
-        await self.log.append(tx, str(target), log_action, content_digest(new) if new else None, epoch())
+        content = content_digest(new) if new else None
+        seq = await self.log.append(tx, str(target), log_action, content, epoch())
+        if target.is_identifier:
+            await tx.add_reports([identifier_report(str(target), log_action, content, seq)])
         self._notify_after_commit(tx, target)
 
     async def _store_derived(self, tx: Transaction, derived: list[tuple[Record, Derived]]) -> None:
@@ -174,9 +180,10 @@ class Committer:
         return (await self.create_many(tx, actor, [record]))[0]
 
     async def create_many(self, tx: Transaction, actor: str, records: Sequence[Record]) -> list[Record]:
-        """Sign and insert new records, each audited and logged as ``create`` does, with one multi-row
-        insert per table; raises DuplicateKey, storing none of them, if any exists (ValueAlreadyExists
-        if one claims a GS1 key mapped to another record). Returns the stored records."""
+        """Sign and insert new records, each audited, logged and reported as ``create`` does, with one
+        multi-row insert per table; raises DuplicateKey, storing none of them, if any exists
+        (ValueAlreadyExists if one claims a GS1 key mapped to another record). Returns the stored
+        records."""
         if not records:
             return []
         now = epoch()
@@ -189,7 +196,14 @@ class Committer:
         await tx.insert_records(stored)
         await self._store_derived(tx, [(r, await self.derive(tx, r)) for r in stored])
         await tx.add_audits(actor, CREATE, [(str(r.identifier), None, audit_form(r)) for r in stored])
-        await self.log.append_many(tx, entries)
+        first = await self.log.append_many(tx, entries)
+        await tx.add_reports(
+            [
+                identifier_report(handle, CREATE, content, first + position)
+                for position, (handle, _, content, _) in enumerate(entries)
+                if records[position].identifier.is_identifier
+            ]
+        )
         for record in stored:
             self._notify_after_commit(tx, record.identifier)
         return stored

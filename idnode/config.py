@@ -43,6 +43,10 @@ class Settings:
     redis: str = ""
     count_resolutions: bool = True
     resolution_flush_seconds: float = 5.0
+    upstream_url: str = ""  # the top-level node's report endpoint; "" = reports stay queued
+    upstream_batch: int = 500
+    upstream_timeout_seconds: float = 30.0
+    upstream_max_backoff_seconds: float = 300.0
     config_file: Path | None = field(default=None, compare=False)
 
     @property
@@ -131,6 +135,8 @@ def load_settings(flags: dict[str, Any] | None = None, environ: dict[str, str] |
     settings.node_prefix_canonical  # noqa: B018 -- validates the prefix early
     settings.key_algorithm_jws  # noqa: B018 -- and the key algorithm
     settings.target_deadline_date  # noqa: B018 -- and the deadline
+    if settings.upstream_batch < 1:
+        raise ValueError("upstream_batch must be at least 1")
     unknown_districts = set(settings.district_quotas) - set(settings.districts)
     if unknown_districts:
         raise ValueError(

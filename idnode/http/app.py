@@ -27,6 +27,7 @@ from idnode.http.keys import (
 )
 from idnode.http.metrics import create_metrics, metrics_middleware
 from idnode.invalidation import following_log, redis_bus
+from idnode.upstream import sending_upstream
 
 log = logging.getLogger(__name__)
 MAX_BODY_BYTES = 4 * 1024 * 1024
@@ -69,6 +70,10 @@ def create_app(settings: Settings) -> web.Application:
             if opened.resolver.counter is not None:
                 await stack.enter_async_context(
                     flushing(opened.repository, opened.resolver.counter, settings.resolution_flush_seconds)
+                )
+            if settings.upstream_url:
+                await stack.enter_async_context(
+                    sending_upstream(opened.repository, settings, opened.keyring.active_key)
                 )
             log_new_operator(opened)
             app[REGISTRY], app[RESOLVER], app[STATS] = opened.registry, opened.resolver, opened.stats
