@@ -44,7 +44,18 @@ def _emit_json(data: Any) -> None:
 
 
 def _settings(args: argparse.Namespace) -> Settings:
-    names = ("data_dir", "db", "node_prefix", "host", "port", "workers", "redis", "dns", "dns_zone")
+    names = (
+        "data_dir",
+        "db",
+        "node_prefix",
+        "host",
+        "port",
+        "workers",
+        "redis",
+        "dns",
+        "dns_zone",
+        "upstream_url",
+    )
     flags = {name: getattr(args, name, None) for name in names}
     flags["config"] = getattr(args, "config", None)
     flags["http"] = False if getattr(args, "no_http", False) else None
@@ -327,6 +338,9 @@ def _parser() -> argparse.ArgumentParser:
         serve.add_argument("--dns", metavar="HOST:PORT", help="also answer DNS here, UDP and TCP")
         serve.add_argument("--dns-zone", help="the DNS zone of the identifiers (default idnode.test.)")
         serve.add_argument("--no-http", action="store_true", help="serve only DNS (with --dns)")
+        serve.add_argument(
+            "--upstream-url", help="the top-level node's report endpoint (reports are sent there)"
+        )
 
     enterprise = sub.add_parser("enterprise", help="onboard and manage enterprises")
     actions = enterprise.add_subparsers(dest="action", required=True)

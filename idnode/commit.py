@@ -1,7 +1,8 @@
-"""Committing record changes: sign, store, audit and log, all inside the caller's transaction.
+"""Committing record changes: sign, store, audit, log and report, all inside the caller's transaction.
 
 Every write of a record goes through a ``Committer`` so that no record is stored unsigned, no change
-escapes the audit trail, and the transparency log always matches the store.
+escapes the audit trail, the transparency log always matches the store, and every change of an
+identifier is queued for the upstream node (idnode/outbox.py).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from idnode.model.errors import ConflictingUpdate, ValueAlreadyExists
 from idnode.model.identifier import Identifier
 from idnode.model.record import Record
 from idnode.model.values import HS_SECKEY, HandleValue
+from idnode.outbox import identifier_report
 from idnode.signing import (
     HS_SIGNATURE,
     SIGNATURE_INDEX,
@@ -153,10 +155,27 @@ class Committer:
         """Sign and insert a new record; raises DuplicateKey (from the store) if it exists."""
         return (await self.create_many(tx, actor, [record]))[0]
 
+    async def _log_and_report(
+        self, tx: Transaction, records: Sequence[Record], entries: Sequence[LogEntry]
+    ) -> None:
+        """Append the changes of ``records`` (one log entry each, in order) to the transparency log,
+        queue the upstream report of each identifier among them, and invalidate caches after commit."""
+        first = await self.log.append_many(tx, entries)
+        await tx.add_reports(
+            [
+                identifier_report(handle, action, content, first + position)
+                for position, (handle, action, content, _) in enumerate(entries)
+                if records[position].identifier.is_identifier
+            ]
+        )
+        for record in records:
+            self._notify_after_commit(tx, record.identifier)
+
     async def create_many(self, tx: Transaction, actor: str, records: Sequence[Record]) -> list[Record]:
-        """Sign and insert new records, each audited and logged as ``create`` does, with one multi-row
-        insert per table; raises DuplicateKey, storing none of them, if any exists (ValueAlreadyExists
-        if one claims a GS1 key mapped to another record). Returns the stored records."""
+        """Sign and insert new records, each audited, logged and reported as ``create`` does, with one
+        multi-row insert per table; raises DuplicateKey, storing none of them, if any exists
+        (ValueAlreadyExists if one claims a GS1 key mapped to another record). Returns the stored
+        records."""
         if not records:
             return []
         now = epoch()
@@ -169,9 +188,7 @@ class Committer:
         await tx.insert_records(stored)
         await self._store_derived(tx, [(r, await self.derive(tx, r)) for r in stored])
         await tx.add_audits(actor, CREATE, [(str(r.identifier), None, audit_form(r)) for r in stored])
-        await self.log.append_many(tx, entries)
-        for record in stored:
-            self._notify_after_commit(tx, record.identifier)
+        await self._log_and_report(tx, stored, entries)
         return stored
 
     async def change(
@@ -193,9 +210,9 @@ class Committer:
         changes: Sequence[tuple[Record, tuple[HandleValue, ...]]],
         action: str = MODIFY,
     ) -> list[Record] | None:
-        """Sign and store new values for each (current record, values), each audited as ``action`` and
-        logged as a modification, with a few multi-row statements; None, storing none of them, if any
-        record moved on (retry). Returns the stored records."""
+        """Sign and store new values for each (current record, values), each audited as ``action``,
+        logged and reported as a modification, with a few multi-row statements; None, storing none of
+        them, if any record moved on (retry). Returns the stored records."""
         if not changes:
             return []
         now = epoch()
@@ -215,9 +232,7 @@ class Committer:
             for (c, _), r in zip(changes, stored, strict=True)
         ]
         await tx.add_audits(actor, action, audits)
-        await self.log.append_many(tx, entries)
-        for record in stored:
-            self._notify_after_commit(tx, record.identifier)
+        await self._log_and_report(tx, stored, entries)
         return stored
 
     async def delete(self, tx: Transaction, actor: str, current: Record) -> bool:
@@ -227,8 +242,7 @@ class Committer:
         handle = str(current.identifier)
         await tx.drop_derived([handle])
         await tx.add_audit(actor, DELETE, handle, audit_form(current), None)
-        await self.log.append(tx, handle, DELETE, None, epoch())
-        self._notify_after_commit(tx, current.identifier)
+        await self._log_and_report(tx, [current], [(handle, DELETE, None, epoch())])
         return True
 
     async def resign(self, tx: Transaction, current: Record, key: ActiveKey) -> bool:

@@ -50,6 +50,10 @@ class Settings:
     dns: str = ""  # "HOST:PORT" to answer DNS on, UDP and TCP ("" = no DNS)
     dns_zone: str = "idnode.test."
     dns_nameserver: str = "localhost."  # the zone's NS and SOA MNAME: this server's public name
+    upstream_url: str = ""  # the top-level node's report endpoint; "" = reports stay queued
+    upstream_batch: int = 500
+    upstream_timeout_seconds: float = 30.0
+    upstream_max_backoff_seconds: float = 300.0
     config_file: Path | None = field(default=None, compare=False)
 
     @property
@@ -154,6 +158,8 @@ def load_settings(flags: dict[str, Any] | None = None, environ: dict[str, str] |
             dns.name.from_text(name)
         except dns.exception.DNSException as exc:
             raise ValueError(f"{name!r} is not a DNS name: {exc}") from None
+    if settings.upstream_batch < 1:
+        raise ValueError("upstream_batch must be at least 1")
     unknown_districts = set(settings.district_quotas) - set(settings.districts)
     if unknown_districts:
         raise ValueError(

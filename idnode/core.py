@@ -28,6 +28,7 @@ from idnode.storage.engine import create_engines, migrate
 from idnode.storage.repository import Repository
 from idnode.templates import TemplateCatalog
 from idnode.translog import TransparencyLog
+from idnode.upstream import sending_upstream
 
 log = logging.getLogger(__name__)
 
@@ -109,8 +110,8 @@ def log_new_operator(core: Core) -> None:
 async def serving_core(settings: Settings) -> AsyncIterator[Core]:
     """The core of a serving process (HTTP, DNS or both): ``open_core`` with the duties that keep it
     honest while it serves: the transparency-log feed (and the Redis bus, if configured) that keeps
-    the resolution cache fresh, and the flushing of resolution counts. Logs a new operator
-    credential."""
+    the resolution cache fresh, the flushing of resolution counts, and the sending of reports to the
+    upstream node (if configured). Logs a new operator credential."""
     async with AsyncExitStack() as stack:
         core = await stack.enter_async_context(open_core(settings))
         cache = core.resolver.cache
@@ -125,6 +126,10 @@ async def serving_core(settings: Settings) -> AsyncIterator[Core]:
         if core.resolver.counter is not None:
             await stack.enter_async_context(
                 flushing(core.repository, core.resolver.counter, settings.resolution_flush_seconds)
+            )
+        if settings.upstream_url:
+            await stack.enter_async_context(
+                sending_upstream(core.repository, settings, core.keyring.active_key)
             )
         log_new_operator(core)
         yield core

@@ -1,9 +1,10 @@
 """The write path: the only code that changes records and enterprises.
 
 Every public method runs one transaction in which the change is signed and stored together with its
-audit row and transparency-log entry (see ``commit.Committer``); permission checks happen inside that
-transaction against the state being changed. Writers lock the rows they change, and records carry a
-version as a second line of defence, so concurrent writers never lose an update.
+audit row, transparency-log entry and upstream report (see ``commit.Committer``; enterprises are
+reported here); permission checks happen inside that transaction against the state being changed.
+Writers lock the rows they change, and records carry a version as a second line of defence, so
+concurrent writers never lose an update.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ from idnode.model.permissions import (
 )
 from idnode.model.record import Record
 from idnode.model.values import HS_ADMIN, HS_SECKEY, HS_VLIST, HandleValue
+from idnode.outbox import ENTERPRISE_CREATE, ENTERPRISE_UPDATE, enterprise_report
 from idnode.signing import HS_SIGNATURE, SIGNATURE_INDEX
 from idnode.storage.repository import DuplicateKey, Repository, Transaction, today
 
@@ -253,6 +255,7 @@ class Registry:
                         ) from None
                     continue  # another process took this prefix number; allocate the next one
                 await tx.add_audit(str(principal), "enterprise-add", prefix, None, enterprise.to_json())
+                await tx.add_reports([enterprise_report(ENTERPRISE_CREATE, enterprise)])
                 for record in self._enterprise_records(prefix, seckey):
                     await self.committer.create(tx, str(principal), record)
             return enterprise, secret
@@ -315,6 +318,7 @@ class Registry:
             await tx.add_audit(
                 str(principal), "enterprise-update", prefix, current.to_json(), updated.to_json()
             )
+            await tx.add_reports([enterprise_report(ENTERPRISE_UPDATE, updated)])
         return updated
 
     # -- records --------------------------------------------------------------------------------

@@ -155,14 +155,48 @@ def jws_parts(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
 def jws_verify(token: str, key: PublicKey) -> dict[str, Any]:
     """Verify a compact JWS with ``key`` and return its payload; raise SignatureInvalid."""
     header, payload = jws_parts(token)
+    head, body, signature = token.split(".")
+    _check_signature(key, header, f"{head}.{body}", signature)
+    return payload
+
+
+def _check_signature(key: PublicKey, header: dict[str, Any], signing_input: str, signature: str) -> None:
     if header.get("alg") != algorithm_of(key):
         raise SignatureInvalid(f"JWS algorithm {header.get('alg')!r} does not match the key.")
-    head, body, signature = token.split(".")
     try:
-        _raw_verify(key, b64url_decode(signature), f"{head}.{body}".encode("ascii"))
+        _raw_verify(key, b64url_decode(signature), signing_input.encode("ascii"))
     except (InvalidSignature, ValueError):
         raise SignatureInvalid("The signature does not verify with the signer's key.") from None
-    return payload
+
+
+def jws_sign_detached(key: PrivateKey, content: bytes, kid: str) -> str:
+    """A compact JWS over ``content`` (any bytes) with the payload left out, ``header..signature``
+    (RFC 7515 appendix F): the content travels separately, e.g. as the body of a request."""
+    header = _jws_header(key, kid)
+    signing_input = f"{header}.{b64url(content)}".encode("ascii")
+    return f"{header}..{b64url(_raw_sign(key, signing_input))}"
+
+
+def jws_header(token: str) -> dict[str, Any]:
+    """The protected header of a compact JWS (detached or not), unverified; raise SignatureInvalid."""
+    try:
+        header = orjson.loads(b64url_decode(token.split(".", 1)[0]))
+    except (ValueError, orjson.JSONDecodeError) as exc:
+        raise SignatureInvalid(f"Malformed JWS header: {exc}") from None
+    if not isinstance(header, dict):
+        raise SignatureInvalid("Malformed JWS: the header must be a JSON object.")
+    return header
+
+
+def jws_verify_detached(token: str, content: bytes, key: PublicKey) -> dict[str, Any]:
+    """Verify a detached compact JWS (``header..signature``) over ``content`` with ``key``; return its
+    header. Raise SignatureInvalid."""
+    parts = token.split(".")
+    if len(parts) != 3 or parts[1]:
+        raise SignatureInvalid("Malformed detached JWS: expected header..signature.")
+    header = jws_header(token)
+    _check_signature(key, header, f"{parts[0]}.{b64url(content)}", parts[2])
+    return header
 
 
 @dataclass(frozen=True)

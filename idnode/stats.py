@@ -13,7 +13,7 @@ from idnode.config import Settings
 from idnode.forecast import target_report
 from idnode.model.enterprise import EnterpriseStatus
 from idnode.model.errors import ProtocolError
-from idnode.storage.repository import Repository, today
+from idnode.storage.repository import Repository, today, utcnow
 
 METRICS = ("enterprises", "identifiers", "resolutions")
 INTERVALS = ("day", "month")
@@ -49,6 +49,13 @@ class Stats:
                 "progress": round(total / self.target, 4) if self.target else None,
             },
         }
+
+    async def upstream_backlog(self) -> dict[str, Any]:
+        """Reports not yet acknowledged by the upstream node: how many, and how many seconds ago the
+        oldest of them was queued (0 when there are none)."""
+        pending, oldest = await self.repository.report_backlog()
+        age = (utcnow() - oldest).total_seconds() if oldest is not None else 0.0
+        return {"pending": pending, "oldest_age_seconds": max(age, 0.0)}
 
     async def target_progress(self, on: date | None = None) -> dict[str, Any]:
         """Registered enterprises against the target: progress, run rates over the last 30 and 90 days,

@@ -3,8 +3,8 @@
 The application's requests are counted by route, method and status, with latency histograms, in a
 middleware. The fast path and the DNS listeners pay nothing per request for metrics: they keep plain
 integer counts by status (``fastpath.RESPONSES``, ``dns.server.RESPONSES``) that are read, with the
-resolution cache's figures, when Prometheus scrapes. Enterprise and identifier gauges come from the
-statistics core at each scrape.
+resolution cache's figures, when Prometheus scrapes. Enterprise, identifier and upstream-backlog
+gauges come from the statistics core at each scrape.
 """
 
 from __future__ import annotations
@@ -47,6 +47,7 @@ class Metrics:
             registry=self.registry,
         )
         self.gauges: dict[str, Any] = {}  # the statistics summary, read just before each scrape
+        self.upstream: dict[str, Any] = {}  # the upstream backlog, read just before each scrape
         self.registry.register(_ScrapeTimeCollector(self))
 
 
@@ -96,6 +97,18 @@ class _ScrapeTimeCollector(Collector):
             yield GaugeMetricFamily(
                 "idnode_identifiers", "Registered identifiers.", value=gauges["identifiers"]
             )
+        upstream = self.metrics.upstream
+        if upstream:
+            yield GaugeMetricFamily(
+                "idnode_upstream_pending_reports",
+                "Reports the upstream node has not acknowledged yet.",
+                value=upstream["pending"],
+            )
+            yield GaugeMetricFamily(
+                "idnode_upstream_oldest_pending_seconds",
+                "Age of the oldest report the upstream node has not acknowledged (0 if none).",
+                value=upstream["oldest_age_seconds"],
+            )
 
 
 def create_metrics(app: web.Application) -> Metrics:
@@ -134,6 +147,7 @@ async def get_metrics(request: web.Request) -> web.Response:
     await require_stats_reader(request)
     metrics = request.app[METRICS]
     metrics.gauges = await request.app[STATS].summary()
+    metrics.upstream = await request.app[STATS].upstream_backlog()
     return web.Response(body=generate_latest(metrics.registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 

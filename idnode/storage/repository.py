@@ -47,6 +47,7 @@ from idnode.model.identifier import Identifier
 from idnode.model.record import Record
 from idnode.model.values import HandleValue
 from idnode.storage.engine import Engines
+from idnode.storage.locks import NodeLock, node_lock
 from idnode.storage.tables import (
     audit,
     daily_identifiers,
@@ -57,6 +58,7 @@ from idnode.storage.tables import (
     log_entries,
     log_nodes,
     node_meta,
+    outbox,
     resolution_counts,
     search_entries,
     templates,
@@ -149,6 +151,19 @@ class StoredTemplate(NamedTuple):
     document: str
     created_at: datetime
 
+
+class StoredReport(NamedTuple):
+    """A queued report for the upstream node (see idnode/outbox.py); ``payload`` is JSON text."""
+
+    seq: int
+    kind: str
+    subject: str
+    payload: str
+    created_at: datetime
+
+
+# A report to queue: (kind, subject, payload as a JSON-serialisable object).
+Report = tuple[str, str, Any]
 
 WITHDRAWN = ""  # the document of a deleted template version, whose number stays taken
 
@@ -470,6 +485,17 @@ class Transaction:
             for target, old, new in changes
         ]
         await self._insert_rows(audit, rows)
+
+    async def add_reports(self, reports: Sequence[Report]) -> None:
+        """Queue ``reports`` for the upstream node, in order, undelivered, in one statement."""
+        if not reports:
+            return
+        stamp = self.stamp
+        rows = [
+            (kind, subject, orjson.dumps(payload).decode(), stamp, None, 0)
+            for kind, subject, payload in reports
+        ]
+        await self._insert_rows(outbox, rows)
 
     async def next_enterprise_number(self) -> int:
         current = (await self.conn.execute(select(func.max(enterprises.c.number)))).scalar()
@@ -847,6 +873,44 @@ class Repository:
     async def log_size(self) -> int:
         async with self.engines.reader.connect() as conn:
             return await _log_size(conn)
+
+    async def pending_reports(self, limit: int) -> list[StoredReport]:
+        """The ``limit`` oldest undelivered reports, in order (from the index of undelivered ones)."""
+        query = (
+            select(outbox.c.seq, outbox.c.kind, outbox.c.subject, outbox.c.payload, outbox.c.created_at)
+            .where(outbox.c.delivered_at.is_(None))
+            .order_by(outbox.c.seq)
+            .limit(limit)
+        )
+        async with self.engines.reader.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return [StoredReport(r.seq, r.kind, r.subject, r.payload, _aware(r.created_at)) for r in rows]
+
+    async def record_attempt(self, seqs: Collection[int], *, delivered: bool) -> None:
+        """Count one more delivery attempt of the reports ``seqs`` and, if ``delivered``, mark them
+        delivered now: one statement, which leaves reports delivered already as they are."""
+        if not seqs:
+            return
+        changes: dict[str, Any] = {"attempts": outbox.c.attempts + 1}
+        if delivered:
+            changes["delivered_at"] = utcnow()
+        async with self.engines.writer.begin() as conn:
+            await conn.execute(
+                update(outbox)
+                .where(outbox.c.seq.in_(list(seqs)), outbox.c.delivered_at.is_(None))
+                .values(**changes)
+            )
+
+    async def report_backlog(self) -> tuple[int, datetime | None]:
+        """(undelivered reports, when the oldest of them was queued)."""
+        query = select(func.count(), func.min(outbox.c.created_at)).where(outbox.c.delivered_at.is_(None))
+        async with self.engines.reader.connect() as conn:
+            count, oldest = (await conn.execute(query)).one()
+        return int(count), None if oldest is None else _aware(oldest)
+
+    def node_lock(self, name: str) -> NodeLock:
+        """A lock named ``name`` that one process of the node holds at a time (see storage/locks.py)."""
+        return node_lock(self.engines, name)
 
 
 def today() -> date:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import BigInteger, Date, DateTime, Index, Integer, LargeBinary, MetaData, String, Text
+from sqlalchemy import BigInteger, Date, DateTime, Index, Integer, LargeBinary, MetaData, String, Text, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 # Compared byte by byte, so a value range holds exactly the values with a given beginning (SQLite's
@@ -174,6 +174,33 @@ class Gs1KeyRow(Base):
     handle: Mapped[str] = mapped_column(String(400), index=True)
 
 
+class OutboxRow(Base):
+    """A report for the upstream (top-level) node, queued in the transaction of the change it reports;
+    ``delivered_at`` stays null until the upstream acknowledged it. ``seq`` orders the reports and,
+    with the node prefix, is their idempotency key, so it is never reused (SQLite AUTOINCREMENT)."""
+
+    __tablename__ = "outbox"
+
+    seq: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    subject: Mapped[str] = mapped_column(String(400))
+    payload: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    attempts: Mapped[int] = mapped_column(Integer)
+
+    __table_args__ = (
+        # Only the undelivered reports, in order: the sender's queue stays small however many were sent.
+        Index(
+            "ix_outbox_undelivered",
+            "seq",
+            postgresql_where=text("delivered_at IS NULL"),
+            sqlite_where=text("delivered_at IS NULL"),
+        ),
+        {"sqlite_autoincrement": True},
+    )
+
+
 handles = HandleRow.__table__
 enterprises = EnterpriseRow.__table__
 audit = AuditRow.__table__
@@ -186,3 +213,4 @@ daily_identifiers = DailyIdentifierRow.__table__
 templates = TemplateRow.__table__
 search_entries = SearchEntryRow.__table__
 gs1_keys = Gs1KeyRow.__table__
+outbox = OutboxRow.__table__
