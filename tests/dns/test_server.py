@@ -119,14 +119,20 @@ async def test_a_change_over_http_is_seen_over_dns(dns_node: Server, session: ai
         assert resp.status == 404
     first = [{"index": 1, "type": "URL", "data": "https://example.com/v1"}]
     assert (await put_values(session, dns_node, handle, first, auth, overwrite="false"))[0] == 201
-    assert "1=URL=https://example.com/v1" in texts(resolver.resolve(name_of(handle), "TXT"))
-    before = await metrics(session, dns_node)
-    async with session.get(f"{dns_node.url}/api/handles/{handle}") as resp:  # HTTP reads the entry DNS made
-        assert (await resp.json())["values"][0]["data"]["value"] == "https://example.com/v1"
-    after = await metrics(session, dns_node)
-    lookups = ("idnode_cache_hits_total", "idnode_cache_misses_total")
-    assert sum(after[name] - before[name] for name in lookups) == 1  # (a miss if the cache lapsed)
-    assert after["idnode_cache_entries"] == before["idnode_cache_entries"]  # no entry of its own
+    # HTTP reads the entry DNS made: a hit right after the DNS answer. The cache stops trusting its
+    # entries when the log feed falls behind (a loaded machine), so a lapse is retried, not believed.
+    for _ in range(5):
+        assert "1=URL=https://example.com/v1" in texts(resolver.resolve(name_of(handle), "TXT"))
+        before = await metrics(session, dns_node)
+        async with session.get(f"{dns_node.url}/api/handles/{handle}") as resp:
+            assert (await resp.json())["values"][0]["data"]["value"] == "https://example.com/v1"
+        after = await metrics(session, dns_node)
+        hits = after["idnode_cache_hits_total"] - before["idnode_cache_hits_total"]
+        misses = after["idnode_cache_misses_total"] - before["idnode_cache_misses_total"]
+        assert hits + misses == 1
+        if hits == 1:
+            break
+    assert hits == 1, "HTTP never found the entry the DNS answer came from"
     assert after['idnode_dns_responses_total{rcode="NXDOMAIN",transport="udp"}'] >= 1
     second = [{"index": 1, "type": "URL", "data": "https://example.com/v2"}]
     assert (await put_values(session, dns_node, handle, second, auth))[0] == 200
