@@ -42,7 +42,17 @@ def _emit_json(data: Any) -> None:
 
 
 def _settings(args: argparse.Namespace) -> Settings:
-    names = ("data_dir", "db", "node_prefix", "host", "port", "workers", "redis")
+    names = (
+        "data_dir",
+        "db",
+        "node_prefix",
+        "host",
+        "port",
+        "workers",
+        "redis",
+        "upper_node",
+        "resolution_mode",
+    )
     flags = {name: getattr(args, name, None) for name in names}
     flags["config"] = getattr(args, "config", None)
     return load_settings(flags)
@@ -309,6 +319,12 @@ def _parser() -> argparse.ArgumentParser:
         serve.add_argument("--workers", type=int, help="worker processes sharing the port (default 1)")
         serve.add_argument(
             "--redis", help="redis://host:port/db carrying cache invalidations between processes"
+        )
+        serve.add_argument("--upper-node", help="URL of the node that knows where other prefixes live")
+        serve.add_argument(
+            "--resolution-mode",
+            choices=("referral", "recursive"),
+            help="for prefixes not held here: refer (302, default) or resolve and verify",
         )
 
     enterprise = sub.add_parser("enterprise", help="onboard and manage enterprises")

@@ -6,6 +6,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
+import aiohttp
+
 from idnode.bulk import BulkRegistrar
 from idnode.cache import ResolutionCache
 from idnode.commit import Committer
@@ -17,6 +19,7 @@ from idnode.keys import KeyStore, NodeKeys
 from idnode.metadata import MetadataRules
 from idnode.model.identifier import prefix_handle
 from idnode.model.permissions import Principal
+from idnode.referral import referrer_for
 from idnode.registry import SECKEY_INDEX, Registry
 from idnode.resolver import Resolver
 from idnode.search import Searcher
@@ -41,6 +44,7 @@ class Core:
     log: TransparencyLog
     templates: TemplateCatalog
     operator_secret: str | None  # set only when this start created the operator credential
+    session: aiohttp.ClientSession | None  # for requests to other nodes, when there are any to make
 
     @property
     def local_operator(self) -> Principal:
@@ -54,6 +58,12 @@ async def open_core(settings: Settings) -> AsyncIterator[Core]:
     if not settings.db:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
     engines = create_engines(settings.db_url)
+    session = None
+    if settings.federated:
+        session = aiohttp.ClientSession(
+            timeout=aiohttp.ClientTimeout(total=settings.upstream_timeout_seconds),
+            headers={"User-Agent": f"idnode {settings.node_prefix_canonical}"},
+        )
     try:
         await migrate(engines)
         repository = Repository(engines)
@@ -74,7 +84,9 @@ async def open_core(settings: Settings) -> AsyncIterator[Core]:
             repository=repository,
             registry=registry,
             bulk=BulkRegistrar(registry),
-            resolver=Resolver(repository, cache, settings.negative_cache_seconds, counter),
+            resolver=Resolver(
+                repository, cache, settings.negative_cache_seconds, counter, referrer_for(settings, session)
+            ),
             gs1=Gs1Resolver(repository, f"idnode {settings.node_prefix_canonical} GS1 resolver", counter),
             stats=Stats(repository, settings),
             searcher=Searcher(repository),
@@ -82,6 +94,9 @@ async def open_core(settings: Settings) -> AsyncIterator[Core]:
             log=TransparencyLog(repository, keyring.active_key),
             templates=templates,
             operator_secret=secret,
+            session=session,
         )
     finally:
+        if session is not None:
+            await session.close()
         await engines.dispose()

@@ -1,4 +1,5 @@
-"""The node itself: its prefix, operator username and signing keys; the transparency log."""
+"""The node itself: its prefix, operator username and signing keys; where its prefixes live; the
+transparency log."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from aiohttp import web
 
 from idnode.http.errors import json_response
 from idnode.http.keys import KEYRING, LOG, REGISTRY, SETTINGS
+from idnode.locator import served_here
 from idnode.model.errors import ProtocolError
 from idnode.model.identifier import Identifier
 
@@ -20,6 +22,14 @@ async def node_info(request: web.Request) -> web.Response:
             **keys,
         }
     )
+
+
+async def prefix_location(request: web.Request) -> web.Response:
+    """Where a prefix lives, as an upper node answers it (see ``idnode.locator``): here, for this
+    node's own prefixes; 404 (responseCode 100) for any other."""
+    settings = request.app[SETTINGS]
+    found = served_here(request.match_info["prefix"], settings.node_prefix_canonical, settings.base_url)
+    return json_response({"responseCode": 1, **found.to_json()})
 
 
 async def tree_head(request: web.Request) -> web.Response:
@@ -43,6 +53,7 @@ async def consistency_proof(request: web.Request) -> web.Response:
 
 routes = [
     web.get("/api/node", node_info),
+    web.get("/api/prefixes/{prefix}", prefix_location),
     web.get("/api/log/sth", tree_head),
     web.get("/api/log/proof", inclusion_proof),
     web.get("/api/log/consistency", consistency_proof),

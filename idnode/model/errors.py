@@ -87,6 +87,18 @@ class PrefixNotHere(IdnodeError):
     response_code = 301
 
 
+class UpstreamUnavailable(IdnodeError):
+    """The node responsible for the prefix (or the service locating it) could not be reached; retry."""
+
+    response_code = 3  # RC_SERVER_TOO_BUSY: temporary, the client may retry
+
+
+class UnverifiedRecord(IdnodeError):
+    """The record another node returned failed signature verification; it is not passed on."""
+
+    response_code = 2
+
+
 class InvalidAdmin(IdnodeError):
     """Invalid admin."""
 
