@@ -122,8 +122,9 @@ class BulkRegistrar:
         an anonymous caller, and the registry's permission errors (InsufficientPermissions,
         EnterpriseSuspended, PrefixNotHere) for the first batch holding an item the principal may not
         create: that batch writes nothing, earlier batches stay committed, and the error's ``details``
-        carry ``created`` and ``failed`` so far.
+        carry ``created`` and ``failed`` so far. ReadOnlyMirror on a mirror.
         """
+        self.repository.require_writable()
         self.registry.require_principal(principal)
         assert principal is not None
         if not 1 <= batch_size <= MAX_BATCH:

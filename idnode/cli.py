@@ -50,6 +50,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         "port",
         "workers",
         "redis",
+        "mirror_of",
         "upper_node",
         "resolution_mode",
     )
@@ -77,6 +78,11 @@ async def cmd_init(args: argparse.Namespace) -> int:
                     "created": created,
                     "operator": {"username": core.registry.operator_username, "secret": core.operator_secret},
                 }
+            )
+        elif settings.mirror_of:
+            console.print(
+                f"Mirror of {settings.mirror_of} ready at {settings.db_url}: no credential of its own; "
+                "it fills from its primary once served."
             )
         elif created:
             console.print(f"Initialised node {settings.node_prefix_canonical} at {settings.db_url}.")
@@ -320,6 +326,7 @@ def _parser() -> argparse.ArgumentParser:
         serve.add_argument(
             "--redis", help="redis://host:port/db carrying cache invalidations between processes"
         )
+        serve.add_argument("--mirror-of", help="primary node URL: serve its records read-only, following it")
         serve.add_argument("--upper-node", help="URL of the node that knows where other prefixes live")
         serve.add_argument(
             "--resolution-mode",

@@ -54,6 +54,10 @@ class Settings:
     referral_cache_seconds: float = 300.0  # how long where a prefix lives is remembered
     upstream_timeout_seconds: float = 5.0  # for every request to another node
     trust_anchor: Path | None = None  # root public key other nodes' signing keys must chain to
+    mirror_of: str = ""  # primary node URL: serve its records read-only, following its log
+    mirror_credential: str = ""  # "<index>:<handle>:<secret>" for the primary's log (unless public)
+    mirror_poll_seconds: float = 1.0
+    public_log: bool = False  # let anyone read /api/log/entries (it names every handle changed)
     config_file: Path | None = field(default=None, compare=False)
 
     @property

@@ -54,19 +54,23 @@ class Core:
 
 @asynccontextmanager
 async def open_core(settings: Settings) -> AsyncIterator[Core]:
-    """Open the database (creating the data directory, migrating, initialising the node as needed)."""
+    """Open the database (creating the data directory, migrating, initialising the node as needed).
+
+    A mirror (``mirror_of``) is not initialised: it has no credential and no key of its own, and
+    its records, templates and log all come from its primary (see ``idnode.mirror``).
+    """
     if not settings.db:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
     engines = create_engines(settings.db_url)
     session = None
-    if settings.federated:
+    if settings.federated or settings.mirror_of:
         session = aiohttp.ClientSession(
             timeout=aiohttp.ClientTimeout(total=settings.upstream_timeout_seconds),
             headers={"User-Agent": f"idnode {settings.node_prefix_canonical}"},
         )
     try:
         await migrate(engines)
-        repository = Repository(engines)
+        repository = Repository(engines, settings.mirror_of)
         keys = NodeKeys(KeyStore(settings.keys_path), prefix_handle(settings.node_prefix_canonical))
         committer = Committer(keys, settings.signature_lifetime_days * 86400, settings.sign_records)
         cache = ResolutionCache(settings.cache_bytes)
@@ -75,8 +79,10 @@ async def open_core(settings: Settings) -> AsyncIterator[Core]:
         metadata = MetadataRules(templates)
         committer.derivations.append(metadata.derive)
         registry = Registry(repository, settings, committer, metadata)
-        secret = await registry.initialise()
-        await templates.seed()
+        secret = None
+        if not settings.mirror_of:
+            secret = await registry.initialise()
+            await templates.seed()
         keyring = KeyRing(repository, committer, settings)
         counter = ResolutionCounter() if settings.count_resolutions else None
         yield Core(
@@ -91,7 +97,7 @@ async def open_core(settings: Settings) -> AsyncIterator[Core]:
             stats=Stats(repository, settings),
             searcher=Searcher(repository),
             keyring=keyring,
-            log=TransparencyLog(repository, keyring.active_key),
+            log=TransparencyLog(repository, keyring.active_key, mirrored=bool(settings.mirror_of)),
             templates=templates,
             operator_secret=secret,
             session=session,

@@ -18,6 +18,7 @@ from idnode.http.keys import (
     KEYRING,
     LOG,
     METRICS,
+    MIRROR,
     REGISTRY,
     RESOLVER,
     SEARCHER,
@@ -27,6 +28,7 @@ from idnode.http.keys import (
 )
 from idnode.http.metrics import create_metrics, metrics_middleware
 from idnode.invalidation import following_log, redis_bus
+from idnode.mirror import following_primary
 
 log = logging.getLogger(__name__)
 MAX_BODY_BYTES = 4 * 1024 * 1024
@@ -70,6 +72,8 @@ def create_app(settings: Settings) -> web.Application:
                 await stack.enter_async_context(
                     flushing(opened.repository, opened.resolver.counter, settings.resolution_flush_seconds)
                 )
+            if settings.mirror_of:
+                app[MIRROR] = await stack.enter_async_context(following_primary(opened))
             log_new_operator(opened)
             app[REGISTRY], app[RESOLVER], app[STATS] = opened.registry, opened.resolver, opened.stats
             app[KEYRING], app[LOG], app[TEMPLATES] = opened.keyring, opened.log, opened.templates

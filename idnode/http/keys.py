@@ -7,6 +7,7 @@ from aiohttp import web
 from idnode.config import Settings
 from idnode.gs1_resolver import Gs1Resolver
 from idnode.keyring import KeyRing
+from idnode.mirror import MirrorFollower
 from idnode.registry import Registry
 from idnode.resolver import Resolver
 from idnode.search import Searcher
@@ -24,3 +25,4 @@ KEYRING = web.AppKey("keyring", KeyRing)
 LOG = web.AppKey("log", TransparencyLog)
 TEMPLATES = web.AppKey("templates", TemplateCatalog)
 METRICS = web.AppKey("metrics", "Metrics")
+MIRROR = web.AppKey("mirror", MirrorFollower)  # only on a mirror

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from idnode.http.auth import principal_of
 from idnode.http.errors import json_response
 from idnode.http.keys import KEYRING, LOG, REGISTRY, SETTINGS
 from idnode.locator import served_here
@@ -43,6 +44,20 @@ async def inclusion_proof(request: web.Request) -> web.Response:
     return json_response(await request.app[LOG].inclusion(str(Identifier.parse(handle))))
 
 
+async def log_entries(request: web.Request) -> web.Response:
+    """``/api/log/entries?start=N&limit=M``: what mirrors follow. The entries name every handle
+    changed, so they are the operator's unless ``public_log`` is set."""
+    settings = request.app[SETTINGS]
+    if not settings.public_log:
+        request.app[REGISTRY].require_operator(await principal_of(request))
+    try:
+        start = int(request.query.get("start", "0"))
+        limit = min(int(request.query.get("limit", str(settings.max_page_size))), settings.max_page_size)
+    except ValueError:
+        raise ProtocolError("start and limit must be integers.") from None
+    return json_response(await request.app[LOG].entries(start, limit))
+
+
 async def consistency_proof(request: web.Request) -> web.Response:
     try:
         first, second = int(request.query["first"]), int(request.query["second"])
@@ -55,6 +70,7 @@ routes = [
     web.get("/api/node", node_info),
     web.get("/api/prefixes/{prefix}", prefix_location),
     web.get("/api/log/sth", tree_head),
+    web.get("/api/log/entries", log_entries),
     web.get("/api/log/proof", inclusion_proof),
     web.get("/api/log/consistency", consistency_proof),
 ]

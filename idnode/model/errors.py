@@ -99,6 +99,12 @@ class UnverifiedRecord(IdnodeError):
     response_code = 2
 
 
+class ReadOnlyMirror(IdnodeError):
+    """This node is a read-only mirror; send changes to its primary."""
+
+    response_code = 7  # RC_SERVER_BACKUP: Handle's answer from a mirror (secondary) to a change
+
+
 class InvalidAdmin(IdnodeError):
     """Invalid admin."""
 

@@ -38,6 +38,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from idnode.derived import Derived
 from idnode.model.enterprise import Enterprise, EnterpriseStatus
+from idnode.model.errors import ReadOnlyMirror
 from idnode.model.identifier import Identifier
 from idnode.model.record import Record
 from idnode.model.values import HandleValue
@@ -512,6 +513,14 @@ class Transaction:
     async def set_meta(self, key: str, value: str) -> None:
         await self.conn.execute(insert(node_meta).values(key=key, value=value))
 
+    async def put_meta(self, key: str, value: str) -> None:
+        """Set ``key`` to ``value``, replacing what it held."""
+        statement = (sqlite_insert if self.conn.dialect.name == "sqlite" else postgresql_insert)(node_meta)
+        statement = statement.values(key=key, value=value)
+        await self.conn.execute(
+            statement.on_conflict_do_update(index_elements=["key"], set_={"value": value})
+        )
+
     async def increment_meta(self, key: str) -> None:
         """Add one to the counter ``key`` (created at 1), under the row's lock until commit."""
         current = (
@@ -526,17 +535,29 @@ class Transaction:
 
 
 class Repository:
-    """Queries over the node's tables; the registry is its only writer."""
+    """Queries over the node's tables; the registry is its only writer (on a mirror, the follower)."""
 
-    def __init__(self, engines: Engines) -> None:
+    def __init__(self, engines: Engines, mirror_of: str = "") -> None:
         self.engines = engines
+        self.mirror_of = mirror_of
+
+    def require_writable(self) -> None:
+        """Raise ReadOnlyMirror if this node is a mirror: its store changes only as its primary's does."""
+        if self.mirror_of:
+            raise ReadOnlyMirror(
+                f"This node is a read-only mirror of {self.mirror_of}: it answers anonymous reads only. "
+                "Send changes, and requests that need credentials, to the primary."
+            )
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[Transaction]:
+    async def transaction(self, *, mirroring: bool = False) -> AsyncIterator[Transaction]:
         """One write transaction: committed when the block ends, rolled back if it raises.
 
-        Callbacks a writer put on ``tx.after_commit`` run only once the commit has succeeded.
+        Callbacks a writer put on ``tx.after_commit`` run only once the commit has succeeded. On a
+        mirror only its follower writes (``mirroring=True``); every other writer gets ReadOnlyMirror.
         """
+        if not mirroring:
+            self.require_writable()
         async with self.engines.writer.begin() as conn:
             tx = Transaction(conn)
             yield tx
@@ -810,6 +831,14 @@ class Repository:
     async def log_size(self) -> int:
         async with self.engines.reader.connect() as conn:
             return await _log_size(conn)
+
+    async def log_entries(self, start: int, limit: int) -> list[tuple[int, str, str, bytes]]:
+        """(seq, handle, entry, leaf hash) of up to ``limit`` log entries from ``start`` on, in order."""
+        columns = (log_entries.c.seq, log_entries.c.handle, log_entries.c.entry, log_entries.c.leaf_hash)
+        query = select(*columns).where(log_entries.c.seq >= start).order_by(log_entries.c.seq).limit(limit)
+        async with self.engines.reader.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return [(row.seq, row.handle, row.entry, bytes(row.leaf_hash)) for row in rows]
 
 
 def today() -> date:

@@ -55,7 +55,7 @@ def node_b(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NodeB]:
     init = json.loads(run_cli("init", "--data-dir", str(data_dir), "--json").stdout)
     run_cli("keys", "generate", "--out", str(root / "root.pem"))
     run_cli("keys", "certify", "--root-key", str(root / "root.pem"), "--data-dir", str(data_dir))
-    server = start_node(data_dir, node_prefix="88.888")
+    server = start_node(data_dir, node_prefix="88.888", public_log=True)
     server.operator = (init["operator"]["username"], init["operator"]["secret"])
     try:
         yield NodeB(server, asyncio.run(_seed(server)), root / "root.pub.pem")
@@ -119,6 +119,12 @@ async def test_a_node_answers_where_its_own_prefixes_live(
     assert status == 404 and body["responseCode"] == 100
     status, body = await get_json(session, f"{url}/api/prefixes/88.888!")
     assert status == 400 and body["responseCode"] == 102
+
+
+async def test_a_public_log_is_readable_by_anyone(node_b: NodeB, session: aiohttp.ClientSession) -> None:
+    status, body = await get_json(session, f"{node_b.server.url}/api/log/entries?start=1")
+    assert status == 200 and body["start"] == 1 and body["entries"][0]["seq"] == 1
+    assert len(body["entries"]) == body["tree_size"] - 1
 
 
 async def test_referral_to_the_node_holding_the_prefix(
