@@ -187,8 +187,10 @@ class BulkRegistrar:
         an anonymous caller, and the registry's permission errors (InsufficientPermissions,
         EnterpriseSuspended, PrefixNotHere) for the first batch holding an item under a prefix the
         principal may not write to (or create handles under): that batch writes nothing, earlier
-        batches stay committed, and the error's ``details`` carry the counts so far.
+        batches stay committed, and the error's ``details`` carry the counts so far. ReadOnlyMirror
+        on a mirror.
         """
+        self.repository.require_writable()
         self.registry.require_principal(principal)
         assert principal is not None
         if not 1 <= batch_size <= MAX_BATCH:

@@ -33,6 +33,8 @@ class CachedResponse:
     etag: str
     expires: float  # time.monotonic() deadline; <= now means not cacheable
     prefix: str | None = None  # the enterprise prefix of a found handle (for counting resolutions)
+    location: str | None = None  # a referral: the URL to resolve at instead (see idnode.referral)
+    origin: str | None = None  # resolved recursively: the node the record came from
 
     @property
     def size(self) -> int:

@@ -55,6 +55,9 @@ def _settings(args: argparse.Namespace) -> Settings:
         "dns",
         "dns_zone",
         "upstream_url",
+        "mirror_of",
+        "upper_node",
+        "resolution_mode",
     )
     flags = {name: getattr(args, name, None) for name in names}
     flags["config"] = getattr(args, "config", None)
@@ -81,6 +84,11 @@ async def cmd_init(args: argparse.Namespace) -> int:
                     "created": created,
                     "operator": {"username": core.registry.operator_username, "secret": core.operator_secret},
                 }
+            )
+        elif settings.mirror_of:
+            console.print(
+                f"Mirror of {settings.mirror_of} ready at {settings.db_url}: no credential of its own; "
+                "it fills from its primary once served."
             )
         elif created:
             console.print(f"Initialised node {settings.node_prefix_canonical} at {settings.db_url}.")
@@ -340,6 +348,13 @@ def _parser() -> argparse.ArgumentParser:
         serve.add_argument("--no-http", action="store_true", help="serve only DNS (with --dns)")
         serve.add_argument(
             "--upstream-url", help="the top-level node's report endpoint (reports are sent there)"
+        )
+        serve.add_argument("--mirror-of", help="primary node URL: serve its records read-only, following it")
+        serve.add_argument("--upper-node", help="URL of the node that knows where other prefixes live")
+        serve.add_argument(
+            "--resolution-mode",
+            choices=("referral", "recursive"),
+            help="for prefixes not held here: refer (302, default) or resolve and verify",
         )
 
     enterprise = sub.add_parser("enterprise", help="onboard and manage enterprises")

@@ -2,7 +2,8 @@
 
 Every write of a record goes through a ``Committer`` so that no record is stored unsigned, no change
 escapes the audit trail, the transparency log always matches the store, and every change of an
-identifier is queued for the upstream node (idnode/outbox.py).
+identifier is queued for the upstream node (idnode/outbox.py). (A mirror stores its primary's signed
+records and log instead: ``Committer.mirror``.)
 """
 
 from __future__ import annotations
@@ -244,6 +245,49 @@ class Committer:
         await tx.add_audit(actor, DELETE, handle, audit_form(current), None)
         await self._log_and_report(tx, [current], [(handle, DELETE, None, epoch())])
         return True
+
+    async def mirror(
+        self,
+        tx: Transaction,
+        changes: Sequence[tuple[Identifier, Record | None]],
+        start: int,
+        entries: Sequence[tuple[str, bytes]],
+    ) -> None:
+        """A mirror's one write (see ``idnode.mirror``): store records exactly as the primary signed them
+        (None: deleted there), with their derived rows, and copy the primary's log entries about them,
+        the first at ``start``, into this node's log. Nothing is signed or audited here: the records
+        carry the primary's signatures and the log is the primary's, leaf for leaf.
+
+        A GS1 key another stored record still holds is left unmapped: the primary logged the change
+        that freed it, and applying that change (it comes in this batch or a later one, with the record
+        now holding the key) maps it.
+        """
+        handles = [str(identifier) for identifier, _ in changes]
+        await tx.drop_derived(handles)
+        stored = []
+        for identifier, record in changes:
+            current = await tx.get_record(identifier, lock=True)
+            if record is None:
+                if current is not None:
+                    await tx.delete_record(identifier, current.version)
+            elif current is None:
+                await tx.insert_record(replace(record, version=1))
+            else:
+                await tx.replace_record(replace(record, version=current.version + 1), current.version)
+            if record is not None:
+                stored.append(record)
+            self._notify_after_commit(tx, identifier)
+        derived = [(record, await self.derive(tx, record)) for record in stored]
+        refused = await refused_gs1_keys(
+            tx, [(str(r.identifier), rows.gs1) for r, rows in derived if rows.gs1]
+        )
+        await tx.store_derived(
+            [
+                (r, Derived(search=rows.search) if str(r.identifier) in refused else rows)
+                for r, rows in derived
+            ]
+        )
+        await self.log.copy(tx, start, entries)
 
     async def resign(self, tx: Transaction, current: Record, key: ActiveKey) -> bool:
         """Replace ``current``'s signature with one by ``key``; the content is unchanged, so nothing is

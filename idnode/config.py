@@ -18,6 +18,8 @@ from idnode.signing import ALGORITHMS
 from idnode.storage.engine import sqlite_url
 
 ENV_PREFIX = "IDNODE_"
+RESOLUTION_MODES = ("referral", "recursive")
+DISCOVERY_SOURCES = {"upper": ("upper",), "dns": ("dns",), "both": ("upper", "dns")}
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,19 @@ class Settings:
     upstream_batch: int = 500
     upstream_timeout_seconds: float = 30.0
     upstream_max_backoff_seconds: float = 300.0
+    public_url: str = ""  # how other nodes and clients reach this one; "" = http://<host>:<port>
+    upper_node: str = ""  # URL of the node answering GET /api/prefixes/{prefix} (prefixes not held here)
+    discovery: str = "upper"  # where foreign prefixes are looked up: upper | dns | both
+    discovery_zone: str = ""  # DNS zone of the _handle._tcp SRV/TXT records (discovery dns or both)
+    discovery_nameserver: str = ""  # host[:port] to ask instead of the system's resolvers
+    resolution_mode: str = "referral"  # for prefixes not held here: referral (302) | recursive
+    referral_cache_seconds: float = 300.0  # how long where a prefix lives is remembered
+    peer_timeout_seconds: float = 5.0  # for every request to another node
+    trust_anchor: Path | None = None  # root public key other nodes' signing keys must chain to
+    mirror_of: str = ""  # primary node URL: serve its records read-only, following its log
+    mirror_credential: str = ""  # "<index>:<handle>:<secret>" for the primary's log (unless public)
+    mirror_poll_seconds: float = 1.0
+    public_log: bool = False  # let anyone read /api/log/entries (it names every handle changed)
     config_file: Path | None = field(default=None, compare=False)
 
     @property
@@ -63,6 +78,26 @@ class Settings:
     @property
     def node_prefix_canonical(self) -> str:
         return canonical_prefix(self.node_prefix)
+
+    @property
+    def base_url(self) -> str:
+        """This node's URL as others reach it."""
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    @property
+    def federated(self) -> bool:
+        """Whether prefixes not held here are looked up (an upper node or DNS discovery is set)."""
+        sources = self.discovery_sources
+        return ("upper" in sources and bool(self.upper_node)) or (
+            "dns" in sources and bool(self.discovery_zone)
+        )
+
+    @property
+    def discovery_sources(self) -> tuple[str, ...]:
+        try:
+            return DISCOVERY_SOURCES[self.discovery]
+        except KeyError:
+            raise ValueError(f"discovery must be one of {', '.join(DISCOVERY_SOURCES)}") from None
 
     @property
     def target_deadline_date(self) -> date | None:
@@ -160,6 +195,9 @@ def load_settings(flags: dict[str, Any] | None = None, environ: dict[str, str] |
             raise ValueError(f"{name!r} is not a DNS name: {exc}") from None
     if settings.upstream_batch < 1:
         raise ValueError("upstream_batch must be at least 1")
+    settings.discovery_sources  # noqa: B018 -- and the discovery sources
+    if settings.resolution_mode not in RESOLUTION_MODES:
+        raise ValueError(f"resolution_mode must be one of {', '.join(RESOLUTION_MODES)}")
     unknown_districts = set(settings.district_quotas) - set(settings.districts)
     if unknown_districts:
         raise ValueError(

@@ -4,22 +4,24 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
+
+import aiohttp
 
 from idnode.bulk import BulkRegistrar
 from idnode.cache import ResolutionCache
 from idnode.commit import Committer
 from idnode.config import Settings
-from idnode.counting import ResolutionCounter, flushing
+from idnode.counting import ResolutionCounter
 from idnode.gs1_resolver import Gs1Resolver
 from idnode.importing import Importer
-from idnode.invalidation import following_log, redis_bus
 from idnode.keyring import KeyRing
 from idnode.keys import KeyStore, NodeKeys
 from idnode.metadata import MetadataRules
 from idnode.model.identifier import prefix_handle
 from idnode.model.permissions import Principal
+from idnode.referral import referrer_for
 from idnode.registry import SECKEY_INDEX, Registry
 from idnode.resolver import Resolver
 from idnode.search import Searcher
@@ -28,7 +30,6 @@ from idnode.storage.engine import create_engines, migrate
 from idnode.storage.repository import Repository
 from idnode.templates import TemplateCatalog
 from idnode.translog import TransparencyLog
-from idnode.upstream import sending_upstream
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +49,7 @@ class Core:
     log: TransparencyLog
     templates: TemplateCatalog
     operator_secret: str | None  # set only when this start created the operator credential
+    session: aiohttp.ClientSession | None  # for requests to other nodes, when there are any to make
 
     @property
     def local_operator(self) -> Principal:
@@ -57,13 +59,23 @@ class Core:
 
 @asynccontextmanager
 async def open_core(settings: Settings) -> AsyncIterator[Core]:
-    """Open the database (creating the data directory, migrating, initialising the node as needed)."""
+    """Open the database (creating the data directory, migrating, initialising the node as needed).
+
+    A mirror (``mirror_of``) is not initialised: it has no credential and no key of its own, and
+    its records, templates and log all come from its primary (see ``idnode.mirror``).
+    """
     if not settings.db:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
     engines = create_engines(settings.db_url)
+    session = None
+    if settings.federated or settings.mirror_of:
+        session = aiohttp.ClientSession(
+            timeout=aiohttp.ClientTimeout(total=settings.peer_timeout_seconds),
+            headers={"User-Agent": f"idnode {settings.node_prefix_canonical}"},
+        )
     try:
         await migrate(engines)
-        repository = Repository(engines)
+        repository = Repository(engines, settings.mirror_of)
         keys = NodeKeys(KeyStore(settings.keys_path), prefix_handle(settings.node_prefix_canonical))
         committer = Committer(keys, settings.signature_lifetime_days * 86400, settings.sign_records)
         cache = ResolutionCache(settings.cache_bytes)
@@ -72,8 +84,10 @@ async def open_core(settings: Settings) -> AsyncIterator[Core]:
         metadata = MetadataRules(templates)
         committer.derivations.append(metadata.derive)
         registry = Registry(repository, settings, committer, metadata)
-        secret = await registry.initialise()
-        await templates.seed()
+        secret = None
+        if not settings.mirror_of:
+            secret = await registry.initialise()
+            await templates.seed()
         keyring = KeyRing(repository, committer, settings)
         counter = ResolutionCounter() if settings.count_resolutions else None
         bulk = BulkRegistrar(registry)
@@ -83,16 +97,21 @@ async def open_core(settings: Settings) -> AsyncIterator[Core]:
             registry=registry,
             bulk=bulk,
             importer=Importer(bulk, templates.get),
-            resolver=Resolver(repository, cache, settings.negative_cache_seconds, counter),
+            resolver=Resolver(
+                repository, cache, settings.negative_cache_seconds, counter, referrer_for(settings, session)
+            ),
             gs1=Gs1Resolver(repository, f"idnode {settings.node_prefix_canonical} GS1 resolver", counter),
             stats=Stats(repository, settings),
             searcher=Searcher(repository),
             keyring=keyring,
-            log=TransparencyLog(repository, keyring.active_key),
+            log=TransparencyLog(repository, keyring.active_key, mirrored=bool(settings.mirror_of)),
             templates=templates,
             operator_secret=secret,
+            session=session,
         )
     finally:
+        if session is not None:
+            await session.close()
         await engines.dispose()
 
 
@@ -104,32 +123,3 @@ def log_new_operator(core: Core) -> None:
             core.registry.operator_username,
             core.operator_secret,
         )
-
-
-@asynccontextmanager
-async def serving_core(settings: Settings) -> AsyncIterator[Core]:
-    """The core of a serving process (HTTP, DNS or both): ``open_core`` with the duties that keep it
-    honest while it serves: the transparency-log feed (and the Redis bus, if configured) that keeps
-    the resolution cache fresh, the flushing of resolution counts, and the sending of reports to the
-    upstream node (if configured). Logs a new operator credential."""
-    async with AsyncExitStack() as stack:
-        core = await stack.enter_async_context(open_core(settings))
-        cache = core.resolver.cache
-        await stack.enter_async_context(
-            following_log(core.repository, cache, settings.cache_staleness_seconds)
-        )
-        if settings.redis:
-            bus = await stack.enter_async_context(
-                redis_bus(settings.redis, settings.node_prefix_canonical, cache)
-            )
-            core.registry.committer.listeners.append(bus.publish_later)
-        if core.resolver.counter is not None:
-            await stack.enter_async_context(
-                flushing(core.repository, core.resolver.counter, settings.resolution_flush_seconds)
-            )
-        if settings.upstream_url:
-            await stack.enter_async_context(
-                sending_upstream(core.repository, settings, core.keyring.active_key)
-            )
-        log_new_operator(core)
-        yield core

@@ -90,6 +90,7 @@ class KeyRing:
 
     async def rotate(self, algorithm: str) -> ActiveKey:
         """Publish a new active key and retire the current one; returns the new key."""
+        self.repository.require_writable()  # before a key file is made: a mirror has no keys
         key = self.keys.store.create(algorithm)
         lifetime = self.committer.signature_lifetime
         while True:
@@ -160,6 +161,7 @@ class KeyRing:
 
     async def certify(self, root: KeyFile, days: int) -> str:
         """Certify the active key with ``root`` (a top-level-node style HS_CERT) and publish it."""
+        self.repository.require_writable()
         active = await self.active_key()
         now = epoch()
         payload = {

@@ -1,10 +1,11 @@
 """The write path: the only code that changes records and enterprises.
 
-Every public method runs one transaction in which the change is signed and stored together with its
-audit row, transparency-log entry and upstream report (see ``commit.Committer``; enterprises are
-reported here); permission checks happen inside that transaction against the state being changed.
-Writers lock the rows they change, and records carry a version as a second line of defence, so
-concurrent writers never lose an update.
+On a mirror every change is refused (ReadOnlyMirror) before anything else is looked at. Every public
+method runs one transaction in which the change is signed and stored together with its audit row,
+transparency-log entry and upstream report (see ``commit.Committer``; enterprises are reported
+here); permission checks happen inside that transaction against the state being changed. Writers
+lock the rows they change, and records carry a version as a second line of defence, so concurrent
+writers never lose an update.
 """
 
 from __future__ import annotations
@@ -180,7 +181,9 @@ class Registry:
         return f"{SECKEY_INDEX}:{self.operator_handle}"
 
     async def authenticate(self, handle: str, index: int, secret: str) -> Principal:
-        """Check ``index:handle`` and its secret against the stored HS_SECKEY; raise AuthenticationNeeded."""
+        """Check ``index:handle`` and its secret against the stored HS_SECKEY; raise AuthenticationNeeded
+        (ReadOnlyMirror on a mirror, which holds no credentials)."""
+        self.repository.require_writable()
         try:
             identifier = Identifier.parse(handle)
         except InvalidHandle:
@@ -193,6 +196,7 @@ class Registry:
 
     async def reset_enterprise_secret(self, principal: Principal | None, prefix: str) -> str:
         """Give ``<prefix>/ADMIN`` a new random secret and return it (shown once). Operator only."""
+        self.repository.require_writable()
         self.require_operator(principal)
         assert principal is not None
         if await self.repository.get_enterprise(prefix) is None:
@@ -222,6 +226,7 @@ class Registry:
 
         Returns the enterprise and its admin secret (shown once). Operator only.
         """
+        self.repository.require_writable()
         self.require_operator(principal)
         secret = new_secret()
         seckey = _seckey_value(secret, epoch())  # hashing is slow: do it before taking any lock
@@ -292,6 +297,7 @@ class Registry:
 
     async def update_enterprise(self, principal: Principal | None, prefix: str, changes: Any) -> Enterprise:
         """Change an enterprise's details or status (``active``/``suspended``). Operator only."""
+        self.repository.require_writable()
         self.require_operator(principal)
         if not isinstance(changes, dict) or not changes:
             raise InvalidEnterprise("Send a JSON object with the fields to change.")
@@ -342,6 +348,7 @@ class Registry:
         administrators by accident. The record as it would be stored must obey the metadata rules
         (idnode/metadata.py), else InvalidValue and nothing is stored.
         """
+        self.repository.require_writable()
         self.require_principal(principal)
         assert principal is not None
         chosen = None if indexes is None else set(indexes)
@@ -382,6 +389,7 @@ class Registry:
     ) -> WriteResult:
         """Delete a whole handle, or only the values at ``indexes`` (the rest must obey the metadata
         rules: a TEMPLATE cannot lose its METADATA)."""
+        self.repository.require_writable()
         self.require_principal(principal)
         assert principal is not None
         chosen = None if indexes is None else set(indexes)

@@ -26,18 +26,11 @@ from idnode.model.errors import (
 )
 from idnode.model.identifier import Identifier, canonical_prefix, prefix_handle
 from idnode.model.permissions import Permission, Principal, granted
-from idnode.model.query import ResolveQuery
+from idnode.model.query import ResolveQuery, selects
 from idnode.model.record import Record
 from idnode.model.values import HandleValue
+from idnode.referral import Referrer
 from idnode.storage.repository import Repository
-
-
-def type_matches(wanted: str, value_type: str) -> bool:
-    """Handle type matching: case-insensitive; ``X`` also matches subtypes ``X.y``, ``X.`` only them."""
-    wanted_l, actual = wanted.lower(), value_type.lower()
-    if wanted_l.endswith("."):
-        return actual.startswith(wanted_l)
-    return actual == wanted_l or actual.startswith(wanted_l + ".")
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,14 +50,23 @@ def encode(body: dict[str, Any], pretty: bool = False) -> bytes:
     return orjson.dumps(body, option=orjson.OPT_INDENT_2 if pretty else 0)
 
 
-def cached_response(response_code: int, body: bytes, ttl: float, prefix: str | None = None) -> CachedResponse:
+def cached_response(
+    response_code: int,
+    body: bytes,
+    ttl: float,
+    prefix: str | None = None,
+    *,
+    location: str | None = None,
+    origin: str | None = None,
+) -> CachedResponse:
     etag = '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"'
-    return CachedResponse(response_code, body, etag, time.monotonic() + ttl, prefix)
+    return CachedResponse(response_code, body, etag, time.monotonic() + ttl, prefix, location, origin)
 
 
 class Resolver:
     """Resolves identifiers from the store, through ``cache`` for anonymous answers; anonymous
-    resolutions of existing handles are counted per enterprise prefix in ``counter`` (if any)."""
+    resolutions of existing handles are counted per enterprise prefix in ``counter`` (if any). With a
+    ``referrer``, handles under prefixes this node does not hold are referred or resolved elsewhere."""
 
     def __init__(
         self,
@@ -72,11 +74,23 @@ class Resolver:
         cache: ResolutionCache,
         negative_ttl: float,
         counter: ResolutionCounter | None = None,
+        referrer: Referrer | None = None,
     ) -> None:
         self.repository = repository
         self.cache = cache
         self.negative_ttl = negative_ttl
         self.counter = counter
+        self.referrer = referrer
+
+    def held_elsewhere(self, asked: str) -> bool:
+        """Whether ``asked`` is a handle under a prefix another node holds (always False without a
+        referrer); such a resolve gets the anonymous answer whoever asks."""
+        if self.referrer is None:
+            return False
+        try:
+            return not self.referrer.holds(Identifier.parse(asked))
+        except IdnodeError:
+            return False
 
     def cached(self, asked: str, raw_query: str) -> CachedResponse | None:
         """The cached anonymous answer to ``GET /api/handles/{asked}?{raw_query}``, if there is one
@@ -92,7 +106,9 @@ class Resolver:
         """The anonymous answer to ``GET /api/handles/{asked}?{raw_query}`` (``query`` its decoded
         pairs), resolved from the store (callers try ``cached`` first) and cached for the smallest
         TTL of the values served (not at all for TTL 0), or ``negative_ttl`` for an absent handle.
-        Errors are answers too (responseCode and message), never exceptions."""
+        A handle under a prefix held elsewhere gets the referrer's answer (a referral, or the record
+        resolved there). Errors are answers too (responseCode and message), never exceptions; those
+        of other nodes are not cached."""
         try:
             identifier = Identifier.parse(asked)
             request = ResolveQuery.from_pairs(query)
@@ -101,20 +117,42 @@ class Resolver:
         handle, variant = str(identifier), f"{asked}?{raw_query}"
         generation = self.cache.generation
         try:
-            resolution = await self.resolve(
-                identifier, asked_as=asked, indexes=request.indexes, types=request.types, public_only=True
-            )
+            if self.referrer is not None and not self.referrer.holds(identifier):
+                answer = await self._foreign_answer(self.referrer, identifier, asked, request, raw_query)
+            else:
+                answer = await self._local_answer(identifier, asked, request)
         except HandleNotFound as exc:
             answer = cached_response(exc.response_code, encode(_error_body(exc, asked)), self.negative_ttl)
-        else:
-            body = resolution.to_json()
-            ttl = min((v.ttl for v in resolution.values), default=self.negative_ttl)
-            prefix = identifier.owning_prefix
-            answer = cached_response(body["responseCode"], encode(body, request.pretty), ttl, prefix)
-            if self.counter is not None:
-                self.counter.count(prefix)
+        except IdnodeError as exc:  # another node or the lookup failed: not cached
+            answer = cached_response(exc.response_code, encode(_error_body(exc, asked)), 0)
         self.cache.put(handle, variant, answer, generation)
         return answer
+
+    async def _local_answer(
+        self, identifier: Identifier, asked: str, request: ResolveQuery
+    ) -> CachedResponse:
+        resolution = await self.resolve(
+            identifier, asked_as=asked, indexes=request.indexes, types=request.types, public_only=True
+        )
+        body = resolution.to_json()
+        ttl = min((v.ttl for v in resolution.values), default=self.negative_ttl)
+        prefix = identifier.owning_prefix
+        if self.counter is not None:
+            self.counter.count(prefix)
+        return cached_response(body["responseCode"], encode(body, request.pretty), ttl, prefix)
+
+    @staticmethod
+    async def _foreign_answer(
+        referrer: Referrer, identifier: Identifier, asked: str, request: ResolveQuery, raw_query: str
+    ) -> CachedResponse:
+        foreign = await referrer.answer(identifier, asked, request, raw_query)
+        return cached_response(
+            foreign.body["responseCode"],
+            encode(foreign.body, request.pretty),
+            foreign.ttl,
+            location=foreign.location,
+            origin=foreign.origin,
+        )
 
     async def record(self, identifier: Identifier) -> Record:
         record = await self.repository.get_record(identifier)
@@ -138,9 +176,7 @@ class Resolver:
         """
         record = await self.record(identifier)
         admin = not public_only and await self._may_read(principal, record)
-        values = record.visible_values(admin=admin)
-        if indexes or types:
-            values = [v for v in values if v.index in indexes or any(type_matches(t, v.type) for t in types)]
+        values = [v for v in record.visible_values(admin=admin) if selects(indexes, types, v.index, v.type)]
         return Resolution(asked_as or str(identifier), values)
 
     async def list_handles(

@@ -20,6 +20,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from functools import partial
 from typing import Any
 
+import orjson
+
 from idnode import merkle
 from idnode.keys import ActiveKey
 from idnode.model.errors import ConflictingUpdate, HandleNotFound, ProtocolError
@@ -28,6 +30,7 @@ from idnode.signing import canonical_json, jws_sign
 from idnode.storage.repository import DuplicateKey, Repository, Transaction
 
 MAX_APPEND_ATTEMPTS = 20
+MIRRORED_HEAD = "mirror_tree_head"  # node_meta: on a mirror, the primary's newest head it has checked
 
 Edge = dict[tuple[int, int], bytes]  # (level, index) -> hash of the perfect subtrees on the right edge
 LogEntry = tuple[str, str, str | None, int]  # handle, action, content digest (None: deleted), epoch time
@@ -60,6 +63,40 @@ class LogAppender:
         Returns the first entry's sequence number. The leaves and subtrees are exactly those appending
         the entries one by one would store.
         """
+
+        def build(start: int) -> list[tuple[str, bytes]]:
+            return [
+                (
+                    handle,
+                    canonical_json(
+                        {
+                            "action": action,
+                            "handle": handle,
+                            "record": content,
+                            "seq": seq,
+                            "time": iso_timestamp(now),
+                        }
+                    ),
+                )
+                for seq, (handle, action, content, now) in enumerate(entries, start)
+            ]
+
+        return await self._append(tx, build)
+
+    async def copy(self, tx: Transaction, start: int, entries: Sequence[tuple[str, bytes]]) -> None:
+        """Append another log's entries (handle, entry text as bytes) as they are, the first at ``start``:
+        a mirror's log is its primary's, leaf for leaf. ConflictingUpdate if this log does not end at
+        ``start`` (another process of the mirror appended them first)."""
+
+        def build(first: int) -> list[tuple[str, bytes]]:
+            if first != start:
+                raise ConflictingUpdate(f"The log ends at {first}, not {start}: appended meanwhile.")
+            return list(entries)
+
+        await self._append(tx, build)
+
+    async def _append(self, tx: Transaction, build: Callable[[int], list[tuple[str, bytes]]]) -> int:
+        """Append the entries ``build`` makes for a log of the given size; returns that size."""
         for _ in range(MAX_APPEND_ATTEMPTS):
             if self._size is None:
                 self._size, self._edge = await tx.log_size(), {}
@@ -67,16 +104,7 @@ class LogAppender:
             subtree = partial(_known_or_stored, edge, tx)
             leaves: list[tuple[int, str, str, bytes]] = []
             nodes: list[tuple[int, int, bytes]] = []
-            for seq, (handle, action, content, now) in enumerate(entries, start):
-                entry = canonical_json(
-                    {
-                        "action": action,
-                        "handle": handle,
-                        "record": content,
-                        "seq": seq,
-                        "time": iso_timestamp(now),
-                    }
-                )
+            for seq, (handle, entry) in enumerate(build(start), start):
                 leaf = merkle.leaf_hash(entry)
                 completed = await merkle.completed_subtrees(seq, leaf, subtree)
                 _advance_edge(edge, seq, leaf, completed)
@@ -113,21 +141,38 @@ def _advance_edge(edge: Edge, seq: int, leaf: bytes, completed: list[tuple[int, 
 
 
 class TransparencyLog:
-    """Read side of the log: signed tree heads and proofs."""
+    """Read side of the log: signed tree heads and proofs.
 
-    def __init__(self, repository: Repository, active_key: Callable[[], Awaitable[ActiveKey]]) -> None:
+    A mirror holds its primary's log but not its key: its tree heads are the primary's, the newest one
+    the mirror has checked its own copy against (``MIRRORED_HEAD``), and proofs lead to that head.
+    """
+
+    def __init__(
+        self,
+        repository: Repository,
+        active_key: Callable[[], Awaitable[ActiveKey]],
+        mirrored: bool = False,
+    ) -> None:
         self.repository = repository
         self.active_key = active_key
+        self.mirrored = mirrored
 
-    async def _signed_head(self, size: int, root: bytes) -> dict[str, Any]:
+    async def _head(self) -> dict[str, Any]:
+        """The signed head proofs lead to: one over the whole tree, signed now; on a mirror, the
+        primary's newest head it has checked."""
+        if self.mirrored:
+            stored = await self.repository.get_meta(MIRRORED_HEAD)
+            if stored is None:
+                raise HandleNotFound("This mirror has not checked a tree head of its primary yet; retry.")
+            return orjson.loads(stored)
+        async with self.repository.log_reader() as (size, subtree):
+            root = await merkle.range_hash(subtree, 0, size)
         key = await self.active_key()
         head = {"tree_size": size, "timestamp": int(time.time() * 1000), "sha256_root_hash": b64(root)}
         return {**head, "tree_head_signature": jws_sign(key.key.key, {**head, "iss": key.ref}, key.ref)}
 
     async def signed_tree_head(self) -> dict[str, Any]:
-        async with self.repository.log_reader() as (size, subtree):
-            root = await merkle.range_hash(subtree, 0, size)
-        return await self._signed_head(size, root)
+        return await self._head()
 
     async def inclusion(self, handle: str) -> dict[str, Any]:
         """The newest entry about ``handle``, its audit path, and the signed head it leads to."""
@@ -135,15 +180,32 @@ class TransparencyLog:
         if latest is None:
             raise HandleNotFound(f"The log has no entry for {handle}.")
         seq, entry, leaf = latest
-        async with self.repository.log_reader() as (size, subtree):
-            path = await merkle.inclusion_proof(subtree, seq, size)
-            root = await merkle.range_hash(subtree, 0, size)
+        head = await self._head()  # the tree only grows: its subtrees below the head's size stay put
+        if seq >= head["tree_size"]:
+            raise HandleNotFound(f"The newest entry for {handle} is not under a signed tree head yet; retry.")
+        async with self.repository.log_reader() as (_, subtree):
+            path = await merkle.inclusion_proof(subtree, seq, head["tree_size"])
         return {
             "leaf_index": seq,
             "entry": entry,
             "leaf_hash": b64(leaf),
             "audit_path": [b64(p) for p in path],
-            "sth": await self._signed_head(size, root),
+            "sth": head,
+        }
+
+    async def entries(self, start: int, limit: int) -> dict[str, Any]:
+        """Up to ``limit`` entries from sequence number ``start`` on, for mirrors and auditors: each
+        with its ``seq``, ``handle``, ``entry`` (the exact text hashed) and ``leaf_hash``."""
+        if start < 0 or limit < 1:
+            raise ProtocolError("Give start >= 0 and limit >= 1.")
+        rows = await self.repository.log_entries(start, limit)
+        return {
+            "tree_size": await self.repository.log_size(),
+            "start": start,
+            "entries": [
+                {"seq": seq, "handle": handle, "entry": entry, "leaf_hash": b64(leaf)}
+                for seq, handle, entry, leaf in rows
+            ],
         }
 
     async def consistency(self, first: int, second: int) -> dict[str, Any]:

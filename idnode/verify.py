@@ -21,8 +21,8 @@ import orjson
 
 from idnode import merkle
 from idnode.keys import CERT_INDEX_OFFSET
-from idnode.model.errors import IdnodeError
-from idnode.model.identifier import Identifier
+from idnode.model.errors import IdnodeError, UnverifiedRecord
+from idnode.model.identifier import Identifier, is_within
 from idnode.signing import (
     DIGEST_ALG,
     HS_CERT,
@@ -93,7 +93,7 @@ def _authoritative(key_handle: str, subject: str | None) -> bool:
         owner = Identifier.parse(subject).owning_prefix
     except IdnodeError:
         return False
-    return owner == where.suffix or owner.startswith(where.suffix + ".")
+    return is_within(owner, where.suffix)
 
 
 def _split_ref(ref: Any) -> tuple[int, str]:
@@ -194,6 +194,23 @@ async def verify_record(
     except (KeyError, ValueError, TypeError, AttributeError) as exc:
         report.add(False, "digests", f"malformed values or digest list: {exc!r}")
     return report
+
+
+async def require_verified(
+    identifier: Identifier, record: dict[str, Any], fetch: Fetch, source: str, trust_anchor: PublicKey | None
+) -> None:
+    """Raise UnverifiedRecord unless ``record`` (as ``source`` served it) is ``identifier``'s and its
+    signature verifies (``verify_record``); the message names every failed check."""
+    try:
+        same = Identifier.parse(record.get("handle")) == identifier
+    except IdnodeError:
+        same = False
+    if not same or not isinstance(record.get("values"), list):
+        raise UnverifiedRecord(f"{source} answered for {identifier} with something else.")
+    report = await verify_record(record, fetch, trust_anchor=trust_anchor)
+    if not report.ok:
+        failed = "; ".join(f"{f.subject}: {f.detail}" for f in report.findings if not f.ok)
+        raise UnverifiedRecord(f"The record of {identifier} from {source} failed verification: {failed}.")
 
 
 def _check_digests(

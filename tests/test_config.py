@@ -220,3 +220,20 @@ def test_dns_settings(tmp_path: Path) -> None:
             load(tmp_path, flags)
     with pytest.raises(ValueError, match="not a DNS name"):
         load(tmp_path, {"dns_zone": "a..b"})
+
+
+def test_federation_settings(tmp_path: Path) -> None:
+    settings = load(tmp_path, {"port": 8123})
+    assert settings.base_url == "http://127.0.0.1:8123" and not settings.federated
+    settings = load(
+        tmp_path, environ={"IDNODE_PUBLIC_URL": "https://node.example/", "IDNODE_DISCOVERY": "dns"}
+    )
+    assert settings.base_url == "https://node.example"
+    assert not settings.federated  # DNS discovery without a zone looks nothing up
+    settings = load(tmp_path, {"upper_node": "http://top.example", "resolution_mode": "recursive"})
+    assert settings.federated and settings.discovery_sources == ("upper",)
+    assert load(tmp_path, {"discovery": "both", "discovery_zone": "idis.test"}).federated
+    with pytest.raises(ValueError, match="resolution_mode"):
+        load(tmp_path, {"resolution_mode": "forward"})
+    with pytest.raises(ValueError, match="discovery"):
+        load(tmp_path, {"discovery": "ldap"})

@@ -28,7 +28,7 @@ import orjson
 from dns.rdtypes.ANY.TXT import TXT
 from dns.rdtypes.ANY.URI import URI
 
-from idnode.resolver import type_matches
+from idnode.model.query import type_matches
 from idnode.signing import HS_SIGNATURE
 
 MAX_STRING = 255

@@ -110,6 +110,8 @@ class Zone:
             answer = self._empty(qname, qtype, exists=True)
         elif source.response_code == 1:
             answer = self._records(qname, qtype, handle, orjson.loads(source.body)["values"])
+        elif source.location is not None:  # held by another node (a referral): not ours to answer
+            answer = render(qname, qtype, dns.rcode.REFUSED)
         else:
             answer = render(qname, qtype, dns.rcode.SERVFAIL)
         return self._remember(key, handle, source, answer)

@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from idnode.config import Settings
-from idnode.core import serving_core
 from idnode.http import bulk, dashboard, enterprises, gs1, handles, metrics, node, search, stats, templates
 from idnode.http.errors import error_middleware
 from idnode.http.keys import (
@@ -16,6 +15,7 @@ from idnode.http.keys import (
     KEYRING,
     LOG,
     METRICS,
+    MIRROR,
     REGISTRY,
     RESOLVER,
     SEARCHER,
@@ -24,6 +24,7 @@ from idnode.http.keys import (
     TEMPLATES,
 )
 from idnode.http.metrics import create_metrics, metrics_middleware
+from idnode.serving import serving_core
 
 MAX_BODY_BYTES = 4 * 1024 * 1024
 
@@ -41,7 +42,10 @@ def create_app(settings: Settings) -> web.Application:
     app[METRICS] = create_metrics(app)
 
     async def core(app: web.Application) -> AsyncIterator[None]:
-        async with serving_core(settings) as opened:
+        async with serving_core(settings) as serving:
+            opened = serving.core
+            if serving.mirror is not None:
+                app[MIRROR] = serving.mirror
             app[REGISTRY], app[RESOLVER], app[STATS] = opened.registry, opened.resolver, opened.stats
             app[KEYRING], app[LOG], app[TEMPLATES] = opened.keyring, opened.log, opened.templates
             app[SEARCHER], app[GS1_RESOLVER] = opened.searcher, opened.gs1

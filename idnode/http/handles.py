@@ -54,15 +54,16 @@ def _pretty(request: web.Request) -> bool:
 
 async def get_handle(request: web.Request) -> web.StreamResponse:
     asked = request.match_info["handle"]
-    if hdrs.AUTHORIZATION not in request.headers:  # the same answer for everyone: from the cache
-        resolver = request.app[RESOLVER]
+    resolver = request.app[RESOLVER]
+    # The same answer for everyone (from the cache): anonymous reads, and handles held elsewhere.
+    if hdrs.AUTHORIZATION not in request.headers or resolver.held_elsewhere(asked):
         answer = resolver.cached(asked, request.query_string) or await resolver.respond(
             asked, request.query.items(), request.query_string
         )
         status, headers, body = framed(answer, request.headers.get(hdrs.IF_NONE_MATCH))
         return web.Response(body=body, status=status, headers=headers, content_type="application/json")
     query = ResolveQuery.from_pairs(request.query.items())
-    resolution = await request.app[RESOLVER].resolve(
+    resolution = await resolver.resolve(
         Identifier.parse(asked),
         asked_as=asked,
         principal=await principal_of(request),

@@ -8,6 +8,7 @@ from idnode.config import Settings
 from idnode.gs1_resolver import Gs1Resolver
 from idnode.importing import Importer
 from idnode.keyring import KeyRing
+from idnode.mirror import MirrorFollower
 from idnode.registry import Registry
 from idnode.resolver import Resolver
 from idnode.search import Searcher
@@ -26,3 +27,4 @@ LOG = web.AppKey("log", TransparencyLog)
 TEMPLATES = web.AppKey("templates", TemplateCatalog)
 IMPORTER = web.AppKey("importer", Importer)
 METRICS = web.AppKey("metrics", "Metrics")
+MIRROR = web.AppKey("mirror", MirrorFollower)  # only on a mirror

@@ -3,8 +3,8 @@
 The application's requests are counted by route, method and status, with latency histograms, in a
 middleware. The fast path and the DNS listeners pay nothing per request for metrics: they keep plain
 integer counts by status (``fastpath.RESPONSES``, ``dns.server.RESPONSES``) that are read, with the
-resolution cache's figures, when Prometheus scrapes. Enterprise, identifier and upstream-backlog
-gauges come from the statistics core at each scrape.
+resolution cache's figures (and a mirror's lag behind its primary), when Prometheus scrapes.
+Enterprise, identifier and upstream-backlog gauges come from the statistics core at each scrape.
 """
 
 from __future__ import annotations
@@ -21,8 +21,9 @@ from prometheus_client.registry import Collector
 
 from idnode.dns import server as dns_server
 from idnode.http import fastpath
-from idnode.http.keys import METRICS, RESOLVER, STATS
+from idnode.http.keys import METRICS, MIRROR, RESOLVER, STATS
 from idnode.http.stats import require_stats_reader
+from idnode.mirror import MirrorStatus
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
@@ -30,9 +31,14 @@ LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0
 class Metrics:
     """One application's metrics, in a registry of its own."""
 
-    def __init__(self, cache_figures: Callable[[], dict[str, int]]) -> None:
+    def __init__(
+        self,
+        cache_figures: Callable[[], dict[str, int]],
+        mirror_status: Callable[[], MirrorStatus | None],
+    ) -> None:
         self.registry = CollectorRegistry()
         self.cache_figures = cache_figures  # the resolver's cache and counter, read at scrape time
+        self.mirror_status = mirror_status  # a mirror's follower, read at scrape time
         self.requests = Counter(
             "idnode_http_requests",
             "Requests served by the web application, by route, method and status.",
@@ -86,6 +92,9 @@ class _ScrapeTimeCollector(Collector):
             "idnode_cache_entries", "Answers in the resolution cache.", value=cache["entries"]
         )
         yield GaugeMetricFamily("idnode_cache_bytes", "Memory held by cached answers.", value=cache["bytes"])
+        mirror = self.metrics.mirror_status()
+        if mirror is not None:
+            yield from _mirror_metrics(mirror)
         gauges = self.metrics.gauges
         if gauges:
             enterprises = GaugeMetricFamily(
@@ -111,6 +120,36 @@ class _ScrapeTimeCollector(Collector):
             )
 
 
+def _mirror_metrics(status: MirrorStatus) -> Iterator[Metric]:
+    """A mirror's lag behind its primary (see ``idnode.mirror``)."""
+    yield GaugeMetricFamily(
+        "idnode_mirror_applied_entries", "Entries of the primary's log held here.", value=status.applied
+    )
+    yield GaugeMetricFamily(
+        "idnode_mirror_primary_entries",
+        "The primary's log size at the last poll that reached it.",
+        value=status.primary,
+    )
+    yield GaugeMetricFamily(
+        "idnode_mirror_lag_entries",
+        "Entries the primary had logged that are not held here yet.",
+        value=max(0, status.primary - status.applied),
+    )
+    lag = status.lag_seconds(time.time())
+    if lag is not None:
+        yield GaugeMetricFamily(
+            "idnode_mirror_lag_seconds",
+            "Age of the newest state of the primary known to be held here entirely.",
+            value=lag,
+        )
+    yield CounterMetricFamily(
+        "idnode_mirror_records_fetched", "Records fetched from the primary.", value=status.records_fetched
+    )
+    yield CounterMetricFamily(
+        "idnode_mirror_failed_polls", "Polls of the primary that failed.", value=status.failed_polls
+    )
+
+
 def create_metrics(app: web.Application) -> Metrics:
     """Metrics for ``app`` (its resolver's cache is read once the app has started)."""
 
@@ -125,7 +164,11 @@ def create_metrics(app: web.Application) -> Metrics:
             "resolutions": counter.total if counter is not None else 0,
         }
 
-    return Metrics(cache_figures)
+    def mirror_status() -> MirrorStatus | None:
+        follower = app.get(MIRROR)
+        return follower.status if follower is not None else None
+
+    return Metrics(cache_figures, mirror_status)
 
 
 @web.middleware

@@ -23,12 +23,13 @@ import uvloop
 from aiohttp import web
 
 from idnode.config import Settings
-from idnode.core import log_new_operator, open_core, serving_core
+from idnode.core import log_new_operator, open_core
 from idnode.dns import server as dns_server
 from idnode.http.app import create_app
 from idnode.http.fastpath import FastPathProtocol, close_idle_connections
 from idnode.http.keys import RESOLVER
 from idnode.resolver import Resolver
+from idnode.serving import serving_core
 
 log = logging.getLogger(__name__)
 RESTART_AFTER_SECONDS = 10.0  # a worker that dies sooner after starting is not restarted
@@ -46,7 +47,7 @@ async def serve(
             stack.push_async_callback(runner.cleanup)
             resolver = runner.app[RESOLVER]
         else:
-            resolver = (await stack.enter_async_context(serving_core(settings))).resolver
+            resolver = (await stack.enter_async_context(serving_core(settings))).core.resolver
         if settings.dns_address is not None:
             await stack.enter_async_context(dns_server.listening(settings, resolver, reuse_port=reuse_port))
             announce(f"idnode answering DNS for {settings.dns_zone} on {settings.dns} (UDP and TCP)")

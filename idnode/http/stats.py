@@ -19,8 +19,10 @@ STATS_MAX_AGE = 5  # seconds a browser may reuse a statistics answer
 
 
 async def require_stats_reader(request: web.Request) -> None:
-    """Aggregate figures are the operator's unless ``public_stats`` is set."""
-    if not request.app[SETTINGS].public_stats:
+    """Aggregate figures are the operator's unless ``public_stats`` is set, or the node is a mirror:
+    a mirror holds only what its primary serves to anyone, and has no operator."""
+    settings = request.app[SETTINGS]
+    if not (settings.public_stats or settings.mirror_of):
         request.app[REGISTRY].require_operator(await principal_of(request))
 
 

@@ -87,6 +87,24 @@ class PrefixNotHere(IdnodeError):
     response_code = 301
 
 
+class UpstreamUnavailable(IdnodeError):
+    """The node responsible for the prefix (or the service locating it) could not be reached; retry."""
+
+    response_code = 3  # RC_SERVER_TOO_BUSY: temporary, the client may retry
+
+
+class UnverifiedRecord(IdnodeError):
+    """The record another node returned failed signature verification; it is not passed on."""
+
+    response_code = 2
+
+
+class ReadOnlyMirror(IdnodeError):
+    """This node is a read-only mirror; send changes to its primary."""
+
+    response_code = 7  # RC_SERVER_BACKUP: Handle's answer from a mirror (secondary) to a change
+
+
 class InvalidAdmin(IdnodeError):
     """Invalid admin."""
 

@@ -37,6 +37,17 @@ def canonical_prefix(prefix: str) -> str:
     return PREFIX_NAMESPACE if lowered == PREFIX_NAMESPACE.lower() else lowered
 
 
+def is_within(prefix: str, parent: str) -> bool:
+    """Whether canonical ``prefix`` is ``parent`` or below it (``88.999.1001`` is within ``88.999``)."""
+    return prefix == parent or prefix.startswith(parent + ".")
+
+
+def parent_prefixes(prefix: str) -> list[str]:
+    """``prefix`` and each prefix above it, longest first: ``88.999.1001``, ``88.999``, ``88``."""
+    segments = prefix.split(".")
+    return [".".join(segments[:n]) for n in range(len(segments), 0, -1)]
+
+
 def check_suffix(suffix: str) -> str:
     """Return the suffix unchanged if it is acceptable; raise InvalidHandle otherwise."""
     if not suffix:

@@ -2,12 +2,27 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from idnode.model.errors import ProtocolError
 
 _TRUE, _FALSE = ("", "true", "1", "yes"), ("false", "0", "no")
+
+
+def type_matches(wanted: str, value_type: str) -> bool:
+    """Handle type matching: case-insensitive; ``X`` also matches subtypes ``X.y``, ``X.`` only them."""
+    wanted_l, actual = wanted.lower(), value_type.lower()
+    if wanted_l.endswith("."):
+        return actual.startswith(wanted_l)
+    return actual == wanted_l or actual.startswith(wanted_l + ".")
+
+
+def selects(indexes: Sequence[int], types: Sequence[str], index: int, value_type: str) -> bool:
+    """Whether a value is one that ``index=`` and ``type=`` ask for (every value when neither is given)."""
+    if not indexes and not types:
+        return True
+    return index in indexes or any(type_matches(t, value_type) for t in types)
 
 
 def parse_flag(name: str, raw: str | None, default: bool = False) -> bool:

@@ -43,6 +43,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from idnode.derived import Derived
 from idnode.model.enterprise import Enterprise, EnterpriseStatus
+from idnode.model.errors import ReadOnlyMirror
 from idnode.model.identifier import Identifier
 from idnode.model.record import Record
 from idnode.model.values import HandleValue
@@ -575,6 +576,14 @@ class Transaction:
     async def set_meta(self, key: str, value: str) -> None:
         await self.conn.execute(insert(node_meta).values(key=key, value=value))
 
+    async def put_meta(self, key: str, value: str) -> None:
+        """Set ``key`` to ``value``, replacing what it held."""
+        statement = (sqlite_insert if self.conn.dialect.name == "sqlite" else postgresql_insert)(node_meta)
+        statement = statement.values(key=key, value=value)
+        await self.conn.execute(
+            statement.on_conflict_do_update(index_elements=["key"], set_={"value": value})
+        )
+
     async def increment_meta(self, key: str) -> None:
         """Add one to the counter ``key`` (created at 1), under the row's lock until commit."""
         current = (
@@ -589,17 +598,29 @@ class Transaction:
 
 
 class Repository:
-    """Queries over the node's tables; the registry is its only writer."""
+    """Queries over the node's tables; the registry is its only writer (on a mirror, the follower)."""
 
-    def __init__(self, engines: Engines) -> None:
+    def __init__(self, engines: Engines, mirror_of: str = "") -> None:
         self.engines = engines
+        self.mirror_of = mirror_of
+
+    def require_writable(self) -> None:
+        """Raise ReadOnlyMirror if this node is a mirror: its store changes only as its primary's does."""
+        if self.mirror_of:
+            raise ReadOnlyMirror(
+                f"This node is a read-only mirror of {self.mirror_of}: it answers anonymous reads only. "
+                "Send changes, and requests that need credentials, to the primary."
+            )
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[Transaction]:
+    async def transaction(self, *, mirroring: bool = False) -> AsyncIterator[Transaction]:
         """One write transaction: committed when the block ends, rolled back if it raises.
 
-        Callbacks a writer put on ``tx.after_commit`` run only once the commit has succeeded.
+        Callbacks a writer put on ``tx.after_commit`` run only once the commit has succeeded. On a
+        mirror only its follower writes (``mirroring=True``); every other writer gets ReadOnlyMirror.
         """
+        if not mirroring:
+            self.require_writable()
         async with self.engines.writer.begin() as conn:
             tx = Transaction(conn)
             yield tx
@@ -911,6 +932,14 @@ class Repository:
     def node_lock(self, name: str) -> NodeLock:
         """A lock named ``name`` that one process of the node holds at a time (see storage/locks.py)."""
         return node_lock(self.engines, name)
+
+    async def log_entries(self, start: int, limit: int) -> list[tuple[int, str, str, bytes]]:
+        """(seq, handle, entry, leaf hash) of up to ``limit`` log entries from ``start`` on, in order."""
+        columns = (log_entries.c.seq, log_entries.c.handle, log_entries.c.entry, log_entries.c.leaf_hash)
+        query = select(*columns).where(log_entries.c.seq >= start).order_by(log_entries.c.seq).limit(limit)
+        async with self.engines.reader.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return [(row.seq, row.handle, row.entry, bytes(row.leaf_hash)) for row in rows]
 
 
 def today() -> date:
