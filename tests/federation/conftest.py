@@ -7,14 +7,14 @@ from pathlib import Path
 from typing import Any
 
 from tests.conftest import Server, start_server
-from tests.http.conftest import session  # noqa: F401 -- the HTTP tests' client session fixture
 
 
-def start_node(data_dir: Path, db: str = "", **settings: Any) -> Server:
-    """Start a node whose settings file holds ``settings`` (strings, numbers, booleans)."""
+def start_node(data_dir: Path, db: str = "", *, dns: bool = False, **settings: Any) -> Server:
+    """Start a node whose settings file holds ``settings`` (strings, numbers, booleans), answering DNS
+    too if ``dns``."""
     data_dir.mkdir(parents=True, exist_ok=True)
     write_settings(data_dir, **settings)
-    return start_server(data_dir, db)
+    return start_server(data_dir, db, dns=dns)
 
 
 def write_settings(data_dir: Path, **settings: Any) -> None:

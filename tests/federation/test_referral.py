@@ -12,10 +12,14 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import dns.message
+import dns.query
+import dns.rcode
 import pytest
 from pyhandle.handleclient import PyHandleClient
 
 from tests.conftest import Server, free_port, run_cli, stop_server
+from tests.dns.test_server import name_of
 from tests.federation.conftest import start_node
 from tests.federation.stubs import dns_server, forging_node
 from tests.http.helpers import get_json, onboard, operator, put_values
@@ -76,9 +80,10 @@ def zone(node_b: NodeB) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def referring(node_b: NodeB, zone: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """Node A: refers, asking B as its upper node and then DNS."""
+    """Node A: refers, asking B as its upper node and then DNS; answers DNS queries itself too."""
     server = start_node(
         tmp_path_factory.mktemp("a"),
+        dns=True,
         upper_node=node_b.server.url,
         discovery="both",
         discovery_zone=ZONE,
@@ -154,6 +159,12 @@ async def test_referral_to_the_node_holding_the_prefix(
     status, followed = await get_json(session, f"{referring.url}/api/handles/{handle}")
     _, direct = await get_json(session, target)
     assert status == 200 and followed == direct and followed["values"][0]["data"]["value"] == URL
+
+
+def test_dns_refuses_names_of_identifiers_held_elsewhere(node_b: NodeB, referring: Server) -> None:
+    query = dns.message.make_query(name_of(node_b.handle("PUMP-1")), "TXT")
+    answer = dns.query.udp(query, "127.0.0.1", port=referring.dns_port, timeout=5)
+    assert answer.rcode() == dns.rcode.REFUSED and not answer.answer
 
 
 async def test_pyhandle_follows_the_referral(node_b: NodeB, referring: Server) -> None:
