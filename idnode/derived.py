@@ -60,13 +60,17 @@ def index_form(value: str) -> str:
     return f"{value[:VERBATIM_LENGTH]}#{hashlib.sha256(value.encode()).hexdigest()}"
 
 
-def _indexed_type(value_type: str) -> bool:
-    """Whether values of this type are searchable as themselves: not the Handle System's own
-    (``HS_*``), not TEMPLATE and METADATA (a record's metadata is searchable by its fields, see
-    idnode/metadata.py), and not a type that would pass for one of those derived keys."""
-    return not (
-        value_type.startswith(("HS_", META_KEY_PREFIX)) or value_type in (TEMPLATE, METADATA, TEMPLATE_KEY)
-    )
+def type_key(value_type: str) -> str:
+    """The search-entry key of a value type: upper case, since Handle types match case-insensitively.
+    (Derived keys are lower case, ``template`` and ``meta:<field>``: no value type takes their place.)"""
+    return value_type.upper()
+
+
+def _indexed_type(key: str) -> bool:
+    """Whether values of this type (as ``type_key`` gives it) are searchable as themselves: not the
+    Handle System's own (``HS_*``), not TEMPLATE and METADATA (a record's metadata is searchable by
+    its fields, see idnode/metadata.py)."""
+    return not (key.startswith("HS_") or key in (TEMPLATE, METADATA))
 
 
 def value_entries(record: Record) -> list[SearchEntry]:
@@ -74,9 +78,9 @@ def value_entries(record: Record) -> list[SearchEntry]:
     as themselves, each distinct (type, text) once."""
     seen: dict[tuple[str, str], SearchEntry] = {}
     for value in record.values:
-        if value.format != "string" or not _indexed_type(value.type) or not value.data:
+        if value.format != "string" or not value.data or not _indexed_type(type_key(value.type)):
             continue
-        key = (value.type, index_form(value.data))
+        key = (type_key(value.type), index_form(value.data))
         earlier = seen.get(key)
         public = value.public_read or (earlier is not None and earlier.public)
         seen[key] = SearchEntry(key[0], key[1], public)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from idnode.derived import VERBATIM_LENGTH, index_form
+from idnode.derived import META_KEY_PREFIX, VERBATIM_LENGTH, index_form, type_key
 from idnode.model.errors import ProtocolError
 from idnode.model.permissions import Principal
 from idnode.storage.repository import Repository, SearchFilter
@@ -50,6 +50,16 @@ class SearchTerm:
                 raise ProtocolError(f"A '*' search may give at most {VERBATIM_LENGTH} leading characters.")
             return cls(key, start, prefix=True)
         return cls(key, text)
+
+    @classmethod
+    def of_type(cls, value_type: str, text: str) -> SearchTerm:
+        """A term on values of a type, named in any case (Handle types match case-insensitively)."""
+        return cls.parse(type_key(value_type), text)
+
+    @classmethod
+    def of_field(cls, field: str, text: str) -> SearchTerm:
+        """A term on a searchable template field (field names are case-sensitive)."""
+        return cls.parse(META_KEY_PREFIX + field, text)
 
     @property
     def condition(self) -> tuple[str, str | None, str | None]:

@@ -153,3 +153,16 @@ def test_reindex_command(tmp_path: Path) -> None:
     data = ["--data-dir", str(tmp_path / "data")]
     run_cli("init", *data)
     assert orjson.loads(run_cli("reindex", *data, "--json").stdout) == {"gs1_conflicts": []}
+
+
+async def test_value_types_match_in_any_case_and_field_names_exactly(
+    core: Core, firms: tuple[Firm, Firm]
+) -> None:
+    firm, _ = firms
+    await core.registry.put_record(firm.admin, firm.handle("CASE"), [val(1, "url", "https://case.example/")])
+    for spelled in ("URL", "url", "Url"):
+        page = await core.searcher.search(None, [SearchTerm.of_type(spelled, "https://case.example/")])
+        assert page.handles == [str(firm.handle("CASE"))], spelled
+    assert (
+        await core.searcher.search(None, [SearchTerm.of_field("url", "https://case.example/")])
+    ).total == 0

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from idnode.derived import META_KEY_PREFIX
 from idnode.http.auth import principal_of
 from idnode.http.errors import json_response
 from idnode.http.keys import SEARCHER, SETTINGS
@@ -18,14 +17,14 @@ HRLS_CONTROLS = {"limit", "page", "prefix"}
 
 
 async def search(request: web.Request) -> web.Response:
-    """``?type=URL&value=...`` or ``?field=<template field>&value=...``; optional ``prefix``, paging."""
+    """``?type=URL&value=...`` (the type in any case) or ``?field=<template field>&value=...``
+    (field names are case-sensitive); optional ``prefix``, paging."""
     query = request.query
     kind, field = query.get("type"), query.get("field")
     if (kind is None) == (field is None):
         raise ProtocolError("Search by a value type (type=URL) or by a template field (field=serial).")
-    term = SearchTerm.parse(
-        kind if kind is not None else META_KEY_PREFIX + str(field), query.get("value", "")
-    )
+    value = query.get("value", "")
+    term = SearchTerm.of_type(kind, value) if kind is not None else SearchTerm.of_field(str(field), value)
     page, size = paging(request, DEFAULT_PAGE_SIZE, request.app[SETTINGS].max_page_size)
     found = await request.app[SEARCHER].search(
         await principal_of(request), [term], prefix=query.get("prefix"), offset=page * size, limit=size
@@ -43,7 +42,9 @@ async def search(request: web.Request) -> web.Response:
 async def reverse_lookup(request: web.Request) -> web.Response:
     """The reverse-lookup servlet's contract: every parameter but limit/page/prefix is a value type to
     match (``URL=http://example.com/*``); the answer is a JSON array of handles."""
-    terms = [SearchTerm.parse(key, value) for key, value in request.query.items() if key not in HRLS_CONTROLS]
+    terms = [
+        SearchTerm.of_type(key, value) for key, value in request.query.items() if key not in HRLS_CONTROLS
+    ]
     maximum = request.app[SETTINGS].max_page_size
     try:
         limit = int(request.query.get("limit", str(maximum)))
