@@ -10,12 +10,12 @@ booked on the day its flush began, so counts within one interval of midnight may
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from idnode.background import running
 from idnode.storage.repository import Repository, today
 
 log = logging.getLogger(__name__)
@@ -58,11 +58,8 @@ async def flushing(
             except Exception:
                 log.exception("storing resolution counts failed; they are kept for the next attempt")
 
-    task = asyncio.create_task(flush_forever(), name="idnode-resolution-counts")
     try:
-        yield
+        async with running(flush_forever(), "idnode-resolution-counts"):
+            yield
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
         await counter.flush(repository)

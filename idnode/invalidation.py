@@ -14,7 +14,6 @@ the store, so no process serves an answer older than a write it could have seen 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -23,6 +22,7 @@ from contextlib import asynccontextmanager
 import redis.asyncio
 from redis.exceptions import RedisError
 
+from idnode.background import running
 from idnode.cache import ResolutionCache
 from idnode.storage.repository import SIGNATURES_EPOCH, Repository
 
@@ -81,13 +81,8 @@ async def following_log(
     feed = LogFeed(repository, cache, bound)
     cache.trusted_until = 0.0
     await feed.catch_up()
-    task = asyncio.create_task(feed.run(), name="idnode-log-feed")
-    try:
+    async with running(feed.run(), "idnode-log-feed"):
         yield feed
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 class RedisBus:

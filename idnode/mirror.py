@@ -43,6 +43,7 @@ import aiohttp
 import orjson
 
 from idnode import merkle
+from idnode.background import running
 from idnode.core import Core
 from idnode.model.errors import IdnodeError, UnverifiedRecord
 from idnode.model.identifier import Identifier, prefix_handle
@@ -281,10 +282,5 @@ async def following_primary(core: Core) -> AsyncIterator[MirrorFollower]:
     assert core.session is not None
     follower = MirrorFollower(core, core.session)
     await follower.start()
-    task = asyncio.create_task(follower.run(core.settings.mirror_poll_seconds), name="idnode-mirror")
-    try:
+    async with running(follower.run(core.settings.mirror_poll_seconds), "idnode-mirror"):
         yield follower
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task

@@ -20,7 +20,6 @@ receiver to deduplicate.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -29,6 +28,7 @@ from contextlib import asynccontextmanager
 import aiohttp
 import orjson
 
+from idnode.background import running
 from idnode.config import Settings
 from idnode.keys import ActiveKey
 from idnode.outbox import BadAcknowledgement, accepted_ids, batch_message, report_id
@@ -138,10 +138,5 @@ async def sending_upstream(
     timeout = aiohttp.ClientTimeout(total=settings.upstream_timeout_seconds)
     async with aiohttp.ClientSession(timeout=timeout) as session:
         sender = UpstreamSender(repository, settings, active_key, session)
-        task = asyncio.create_task(sender.run(), name="idnode-upstream")
-        try:
+        async with running(sender.run(), "idnode-upstream"):
             yield sender
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
