@@ -8,29 +8,14 @@ import asyncio
 import pytest
 
 from idnode.core import Core
-from idnode.model.enterprise import EnterpriseDraft
 from idnode.model.errors import Gs1KeyNotFound, InvalidGs1Key, ValueAlreadyExists
 from idnode.model.identifier import Identifier
 from idnode.model.permissions import Principal
 from idnode.model.record import Record
 from idnode.model.values import HandleValue
-from idnode.sample import make_uscc
+from tests.test_bulk import onboard
 
 GTIN = "09506000134352"
-
-
-async def onboard(core: Core, serial: int) -> Principal:
-    draft = EnterpriseDraft.from_json(
-        {
-            "name": f"GS1企业{serial}",
-            "uscc": make_uscc(serial),
-            "district": "盐都区",
-            "industry": "食品制造业",
-        },
-        (),
-    )
-    enterprise, _ = await core.registry.add_enterprise(core.local_operator, draft)
-    return Principal(f"{enterprise.prefix}/ADMIN", 300)
 
 
 def values(href: str, *keys: str) -> list[HandleValue]:

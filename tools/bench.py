@@ -19,14 +19,13 @@ where a later run reuses it.
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-from benchlib import console, dataset, free_port, run_wrk, serve, wait_for
+from benchlib import console, dataset, free_port, publish, run_wrk, serve, wait_for
 from rich.table import Table
 
 TRIVIAL_SERVER = """
@@ -240,9 +239,7 @@ def report(args: argparse.Namespace, results: dict[str, dict[str, float]], memor
         "resolution_counting_on_off": counting,
         "rss_mib": memory,
     }
-    print(json.dumps(document, indent=2))
-    if args.json_out:
-        args.json_out.write_text(json.dumps(document, indent=2))
+    publish(document, args.json_out)
 
 
 if __name__ == "__main__":

@@ -21,7 +21,6 @@ later run (of this or of tools/bench.py) reuses it.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import random
 import re
@@ -37,7 +36,7 @@ import dns.exception
 import dns.message
 import dns.name
 import dns.query
-from benchlib import console, dataset, free_port, serve
+from benchlib import console, dataset, free_port, publish, serve
 from rich.table import Table
 
 from idnode.dns.names import encode
@@ -272,9 +271,7 @@ def report(args: argparse.Namespace, results: dict[str, dict[str, Any]], respons
         "txt_response_bytes": response_bytes,
         "results": results,
     }
-    print(json.dumps(document, indent=2))
-    if args.json_out:
-        args.json_out.write_text(json.dumps(document, indent=2))
+    publish(document, args.json_out)
 
 
 if __name__ == "__main__":

@@ -41,6 +41,14 @@ def report(title: str, results: dict[str, Any]) -> None:
     print(json.dumps(results, indent=2, ensure_ascii=False))
 
 
+def publish(document: dict[str, Any], path: Path | None) -> None:
+    """A benchmark's results as JSON on stdout and, if ``path`` is given, in that file."""
+    text = json.dumps(document, indent=2)
+    print(text)
+    if path is not None:
+        path.write_text(text)
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
