@@ -427,3 +427,15 @@ async def test_an_expired_token_is_refused(short_token_node: Server, session: ai
     await asyncio.sleep(1.2)
     status, answer = await snms(session, node, "GET", "/identityv2/data/detail", token, handle=f"{prefix}/x")
     refused(status, answer, 401, -1, "token已过期，请重新登录获取token")
+
+
+async def test_a_suspended_enterprise_cannot_write(node: Server, session: aiohttp.ClientSession) -> None:
+    prefix, _, token = await enterprise(session, node)
+    url = f"{node.url}/api/enterprises/{prefix}"
+    async with session.patch(url, json={"status": "suspended"}, headers=operator(node)) as resp:
+        assert resp.status == 200
+    body = item(f"{prefix}/s", (2000, "n", "v"))
+    status, answer = await snms(session, node, "POST", "/identityv2/data", token, body)
+    refused(status, answer, 403, -3, "企业已停用，标识不能修改")
+    status, answer = await snms(session, node, "POST", "/identityv2/data/batchCreate", token, [body])
+    assert answer["data"] == [{"handle": f"{prefix}/s", "code": -3, "msg": "企业已停用，标识不能修改"}]
