@@ -69,6 +69,7 @@ class Settings:
     mirror_credential: str = ""  # "<index>:<handle>:<secret>" for the primary's log (unless public)
     mirror_poll_seconds: float = 1.0
     snms_token_seconds: int = 86400  # lifetime of an SNMS bearer token (the SNMS docs: 24 h)
+    snms_day_salted_login: bool = False  # keep sha256(secret) at plaintext logins for /identity/token/v1
     public_log: bool = False  # let anyone read /api/log/entries (it names every handle changed)
     config_file: Path | None = field(default=None, compare=False)
 

@@ -10,14 +10,16 @@ credential check of the node (scrypt hashes, failed-login throttling), so it is 
 Handle Basic authentication.
 
 Day-salted login (``/identity/token/v1``): the client sends ``sha256(sha256(secret) + "yyyy-MM-dd")``
-in hex. Checking that needs ``sha256(secret)``, which a salted scrypt hash cannot give. So the node
-keeps it deliberately, and only for credentials that use this API: each successful plaintext login
-stores ``sha256(secret)`` together with a fingerprint of the HS_SECKEY hash it was checked against
-(``snms_login_digests``). The day-salted login then works from the first plaintext login on, until the
-secret changes (a reset, or a new HS_SECKEY): the fingerprint no longer matches and only a plaintext
-login works again. The stored digest lets its holder use the day-salted login (as the secret would)
-but not Handle authentication, which needs the secret itself. The date is the one in China (UTC+8),
-or the UTC date, so clients on either clock get in.
+in hex. Checking that needs ``sha256(secret)``, which a salted scrypt hash cannot give, so the node
+must keep it, and does so only when the operator turns ``snms_day_salted_login`` on: then each
+successful plaintext login stores ``sha256(secret)`` with a fingerprint of the HS_SECKEY hash it was
+checked against (``snms_login_digests``). The day-salted login works from a credential's first
+plaintext login on, until its secret changes (a reset, a new HS_SECKEY): the fingerprint no longer
+matches and only a plaintext login works again. The price: the stored digest is an unsalted fast hash
+of the secret, so a copy of the database lets its holder log in this way, and would let them guess
+a weak secret quickly (the node's own secrets are 192 random bits, beyond guessing). Handle
+authentication never uses it. Off, the day-salted login is refused and nothing is stored. The date is
+the one in China (UTC+8), or the UTC date, so clients on either clock get in.
 """
 
 from __future__ import annotations
@@ -69,6 +71,7 @@ class Login:
         self.registry = registry
         self.repository = registry.repository
         self.tokens = tokens
+        self.day_salted_enabled = registry.settings.snms_day_salted_login
 
     @staticmethod
     def _fields(username: object, password: object) -> tuple[str, str]:
@@ -99,7 +102,8 @@ class Login:
             if type(exc) is AuthenticationNeeded:  # a wrong credential; anything more specific passes
                 raise LoginFailed() from None
             raise
-        await self._remember_digest(principal, sha256_hex(password))
+        if self.day_salted_enabled:
+            await self._remember_digest(principal, sha256_hex(password))
         return await self.tokens.issue(principal)
 
     async def _remember_digest(self, principal: Principal, digest: str) -> None:
@@ -113,9 +117,12 @@ class Login:
             await tx.put_login_digest(principal.handle, principal.index, digest, fingerprint)
 
     async def day_salted(self, username: object, password: object, now: datetime | None = None) -> str:
-        """A token for a username and ``sha256(sha256(secret) + day)``; raise LoginFailed."""
+        """A token for a username and ``sha256(sha256(secret) + day)``; raise LoginFailed, or
+        SnmsInvalid when the day-salted login is off."""
         username, password = self._fields(username, password)
         self.repository.require_writable()
+        if not self.day_salted_enabled:
+            raise SnmsInvalid("本节点未开启密文登录，请使用 /identity/token")
         handle, index = credential_of(username)
         try:
             identifier = Identifier.parse(handle)

@@ -79,6 +79,18 @@ async def handle_values(session: aiohttp.ClientSession, node: Server, handle: st
     return {v["index"]: (v["type"], v["data"]["value"]) for v in body["values"]} if status == 200 else None
 
 
+@pytest.fixture
+def tuned_node(tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """A node whose tokens last one second and which allows the day-salted login."""
+    monkeypatch.setenv("IDNODE_SNMS_TOKEN_SECONDS", "1")
+    monkeypatch.setenv("IDNODE_SNMS_DAY_SALTED_LOGIN", "true")
+    running = start_server(tmp_path / "node", db_url)
+    try:
+        yield running
+    finally:
+        stop_server(running)
+
+
 # -- login ---------------------------------------------------------------------------------------
 
 
@@ -97,8 +109,9 @@ async def test_login_accepts_the_prefix_or_the_handle_username_and_refuses_a_wro
 
 
 async def test_the_day_salted_login_works_after_a_plaintext_login_until_the_secret_changes(
-    node: Server, session: aiohttp.ClientSession
+    tuned_node: Server, session: aiohttp.ClientSession
 ) -> None:
+    node = tuned_node
     prefix, auth = await onboard(session, node)
 
     def salted(secret: str, day: str) -> str:
@@ -120,6 +133,16 @@ async def test_the_day_salted_login_works_after_a_plaintext_login_until_the_secr
         assert resp.status == 200, await resp.text()
     status, answer = await snms(session, node, "POST", "/identity/token/v1", body=body)
     refused(status, answer, 401, -2, "用户名/密码错误！")
+
+
+async def test_the_day_salted_login_is_off_unless_the_operator_turns_it_on(
+    node: Server, session: aiohttp.ClientSession
+) -> None:
+    prefix, auth, _ = await enterprise(session, node)
+    digest = hashlib.sha256(auth.secret.encode()).hexdigest()
+    body = {"username": prefix, "password": hashlib.sha256((digest + "2026-11-24").encode()).hexdigest()}
+    status, answer = await snms(session, node, "POST", "/identity/token/v1", body=body)
+    refused(status, answer, 400, -2, "本节点未开启密文登录，请使用 /identity/token")
 
 
 # -- single identifiers --------------------------------------------------------------------------
@@ -409,18 +432,8 @@ async def test_requests_without_a_live_token_are_refused(
     ok(status, answer)  # logging out ends that token only
 
 
-@pytest.fixture
-def short_token_node(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
-    monkeypatch.setenv("IDNODE_SNMS_TOKEN_SECONDS", "1")
-    running = start_server(tmp_path / "node")
-    try:
-        yield running
-    finally:
-        stop_server(running)
-
-
-async def test_an_expired_token_is_refused(short_token_node: Server, session: aiohttp.ClientSession) -> None:
-    node = short_token_node
+async def test_an_expired_token_is_refused(tuned_node: Server, session: aiohttp.ClientSession) -> None:
+    node = tuned_node
     prefix, _, token = await enterprise(session, node)
     status, answer = await snms(session, node, "GET", "/identityv2/data/detail", token, handle=f"{prefix}/x")
     refused(status, answer, 404, -2, "没有找到标识")
