@@ -1,7 +1,8 @@
 """SNMS identifier operations (``/identityv2/data``...) on the registry and the bulk registrar.
 
 Every write goes through the node's one write path: a register is ``Registry.put_record`` with
-``overwrite=False``, a delete ``Registry.delete``, and batches and updates ``BulkRegistrar`` runs, so
+``overwrite=False``, a delete ``Registry.delete``, and batches and updates ``BulkRegistrar`` runs (one
+transaction per enterprise prefix of a batch), so
 records are checked, signed, audited, logged, reported upstream and dropped from caches exactly as
 Handle REST writes are. An update replaces the record's values with the request's (like a whole-record
 Handle PUT: HS_ADMIN and HS_SECKEY values the request does not name are kept) and never creates one.
@@ -86,9 +87,8 @@ class SnmsIdentifiers:
             raise SnmsInvalid("缺少必要的请求参数: handle")
         identifier = parse_identifier(handle)
         require_owner(principal, identifier)
-        record = await self.resolver.record(identifier)
         resolution = await self.resolver.resolve(identifier, principal=principal)
-        return detail(record, resolution.values)
+        return detail(identifier, resolution.values)
 
     async def _checked(self, principal: Principal | None, obj: Any) -> tuple[Identifier, SnmsRecord]:
         """Parse one register/update request object and check it against its template."""
@@ -124,21 +124,29 @@ class SnmsIdentifiers:
         return await self._write(principal, _batch(items), update=True)
 
     async def batch_delete(self, principal: Principal | None, handles: Any) -> list[ItemResult]:
-        """Delete each named identifier (one transaction each); one result per handle."""
+        """Delete each named identifier, one bulk run per enterprise prefix; one result per handle."""
         require_principal(principal)
-        results = []
-        for raw in _batch(handles):
+        raw_items = _batch(handles)
+        errors: dict[int, IdnodeError] = {}
+        by_prefix: dict[str, list[tuple[int, Identifier]]] = {}
+        for number, raw in enumerate(raw_items):
             try:
                 if not isinstance(raw, str) or not raw:
                     raise SnmsInvalid("标识不能为空，应为字符串")
                 identifier = parse_identifier(raw)
                 require_owner(principal, identifier)
-                await self.registry.delete(principal, identifier)
             except IdnodeError as exc:
-                results.append(ItemResult(_shown(raw), exc))
-            else:
-                results.append(ItemResult(raw))
-        return results
+                errors[number] = exc
+                continue
+            by_prefix.setdefault(identifier.owning_prefix, []).append((number, identifier))
+        for items in by_prefix.values():
+            try:
+                failures = await self.bulk.delete(principal, items)
+            except IdnodeError as refused:  # the whole prefix refused (suspended, busy)
+                errors.update((number, refused) for number, _ in items)
+                continue
+            errors.update((f.index, f.error or IdnodeError(f.message)) for f in failures)
+        return [ItemResult(_shown(raw), errors.get(number)) for number, raw in enumerate(raw_items)]
 
     async def _write(
         self, principal: Principal | None, raw_items: list[Any], *, update: bool

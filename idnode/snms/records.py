@@ -12,11 +12,12 @@ documentation: requests may send it, it is not stored; answers carry the value's
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from idnode.model.errors import SnmsInvalid
-from idnode.model.record import Record
+from idnode.model.identifier import Identifier
 from idnode.model.values import HandleValue
 
 TEMPLATE_INDEX = 1001
@@ -110,20 +111,17 @@ class SnmsRecord:
         return [*self.values, template]
 
 
-def template_version(record: Record) -> str:
-    """The template version a stored record names ("" if it names none)."""
-    value = record.by_index().get(TEMPLATE_INDEX)
-    return value.data if value is not None and value.type == STORED_TEMPLATE_TYPE else ""
-
-
-def detail(record: Record, values: list[HandleValue]) -> dict[str, Any]:
-    """The SNMS answer for a stored record, showing ``values`` (those the caller may read) except the
-    node's own (HS_*)."""
+def detail(identifier: Identifier, values: Sequence[HandleValue]) -> dict[str, Any]:
+    """The SNMS answer for a stored identifier showing ``values`` (those the caller may read) except
+    the node's own (HS_*)."""
     shown = []
+    version = ""
     for value in values:
         if value.type.startswith(NODE_TYPES_PREFIX):
             continue
         is_template = value.index == TEMPLATE_INDEX and value.type == STORED_TEMPLATE_TYPE
+        if is_template:
+            version = value.data
         shown.append(
             {
                 "index": value.index,
@@ -133,8 +131,8 @@ def detail(record: Record, values: list[HandleValue]) -> dict[str, Any]:
             }
         )
     return {
-        "prefix": record.identifier.prefix,
-        "handle": str(record.identifier),
-        "templateVersion": template_version(record),
+        "prefix": identifier.prefix,
+        "handle": str(identifier),
+        "templateVersion": version,
         "value": shown,
     }
