@@ -22,7 +22,13 @@ from typing import Any
 
 from idnode.commit import epoch, refused_gs1_keys
 from idnode.derived import gs1_paths
-from idnode.model.errors import ConflictingUpdate, HandleAlreadyExists, IdnodeError, InsufficientPermissions
+from idnode.model.errors import (
+    ConflictingUpdate,
+    HandleAlreadyExists,
+    HandleNotFound,
+    IdnodeError,
+    InsufficientPermissions,
+)
 from idnode.model.identifier import Identifier
 from idnode.model.permissions import Principal
 from idnode.model.record import Record
@@ -62,16 +68,18 @@ Item = tuple[Identifier | str, Values] | BulkItem
 @dataclass(frozen=True, slots=True)
 class BulkFailure:
     """An item that was not written: its number (see ``BulkItem``), its handle and why (a Handle
-    responseCode and message, as the single-record API would answer)."""
+    responseCode and message, as the single-record API would answer, and the error itself for front
+    ends that answer in their own terms)."""
 
     index: int
     handle: str
     response_code: int
     message: str
+    error: IdnodeError | None = field(default=None, compare=False)
 
     @classmethod
     def of(cls, index: int, handle: str, error: IdnodeError) -> BulkFailure:
-        return cls(index, handle, error.response_code, error.message)
+        return cls(index, handle, error.response_code, error.message, error)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -172,6 +180,7 @@ class BulkRegistrar:
         *,
         batch_size: int = DEFAULT_BATCH,
         update_existing: bool = False,
+        create_missing: bool = True,
         dry_run: bool = False,
         progress: Progress | None = None,
         on_failures: FailureSink | None = None,
@@ -180,7 +189,9 @@ class BulkRegistrar:
         """Write every item: create a record for each handle that does not exist yet; an existing one
         is a failure (responseCode 101) or, with ``update_existing``, is changed as a PUT would change
         it when that changes anything (else it is counted unchanged and left alone: not re-signed,
-        audited or logged). ``dry_run`` checks everything the same way and writes nothing.
+        audited or logged). Without ``create_missing`` (an update-only run) a handle that does not exist
+        is a failure (HandleNotFound) instead. ``dry_run`` checks everything the same way and writes
+        nothing.
 
         Items are read lazily, ``batch_size`` at a time, so the input may be a generator of any length.
         Returns the counts and the failed items (see ``BulkResult``). Raises AuthenticationNeeded for
@@ -201,7 +212,7 @@ class BulkRegistrar:
             async for chunk in _chunks(items, batch_size):
                 batch = _prepare(start, chunk, epoch())
                 try:
-                    outcome = await self._commit(principal, batch, update_existing, dry_run)
+                    outcome = await self._commit(principal, batch, update_existing, create_missing, dry_run)
                 except IdnodeError as exc:
                     exc.details.update(
                         created=result.created,
@@ -223,7 +234,7 @@ class BulkRegistrar:
         return result
 
     async def _commit(
-        self, principal: Principal, batch: _Batch, update_existing: bool, dry_run: bool
+        self, principal: Principal, batch: _Batch, update_existing: bool, create_missing: bool, dry_run: bool
     ) -> _Outcome:
         """Write a prepared batch in one transaction (in a dry run: check it, write nothing)."""
         if not batch.pending:
@@ -231,13 +242,19 @@ class BulkRegistrar:
         for _ in range(MAX_RETRIES):
             try:
                 async with self.repository.transaction() as tx:
-                    return await self._write(tx, principal, batch, update_existing, dry_run)
+                    return await self._write(tx, principal, batch, update_existing, create_missing, dry_run)
             except (DuplicateKey, _RecordMoved):
                 continue  # written concurrently since the query: the next attempt sees it
         raise ConflictingUpdate()
 
     async def _write(
-        self, tx: Transaction, principal: Principal, batch: _Batch, update_existing: bool, dry_run: bool
+        self,
+        tx: Transaction,
+        principal: Principal,
+        batch: _Batch,
+        update_existing: bool,
+        create_missing: bool,
+        dry_run: bool,
     ) -> _Outcome:
         for identifier in _representatives(p.record.identifier for p in batch.pending):
             await self.registry.require_writable_prefix(tx, principal, identifier)
@@ -253,7 +270,11 @@ class BulkRegistrar:
         changes: list[tuple[Record, tuple[HandleValue, ...]]] = []
         for item in batch.pending:
             if item.handle not in existing:
-                creates.append(item.record)
+                if create_missing:
+                    creates.append(item.record)
+                else:
+                    missing = HandleNotFound(f"Handle {item.handle} not found.")
+                    outcome.failures.append(BulkFailure.of(item.number, item.handle, missing))
                 continue
             if not update_existing:
                 exists = HandleAlreadyExists(f"Handle {item.handle} already exists.")

@@ -68,6 +68,8 @@ class Settings:
     mirror_of: str = ""  # primary node URL: serve its records read-only, following its log
     mirror_credential: str = ""  # "<index>:<handle>:<secret>" for the primary's log (unless public)
     mirror_poll_seconds: float = 1.0
+    snms_token_seconds: int = 86400  # lifetime of an SNMS bearer token (the SNMS docs: 24 h)
+    snms_day_salted_login: bool = False  # keep sha256(secret) at plaintext logins for /identity/token/v1
     public_log: bool = False  # let anyone read /api/log/entries (it names every handle changed)
     config_file: Path | None = field(default=None, compare=False)
 
@@ -193,6 +195,8 @@ def load_settings(flags: dict[str, Any] | None = None, environ: dict[str, str] |
             dns.name.from_text(name)
         except dns.exception.DNSException as exc:
             raise ValueError(f"{name!r} is not a DNS name: {exc}") from None
+    if settings.snms_token_seconds < 1:
+        raise ValueError("snms_token_seconds must be at least 1")
     if settings.upstream_batch < 1:
         raise ValueError("upstream_batch must be at least 1")
     settings.discovery_sources  # noqa: B018 -- and the discovery sources

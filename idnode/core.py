@@ -26,6 +26,7 @@ from idnode.referral import referrer_for
 from idnode.registry import SECKEY_INDEX, Registry
 from idnode.resolver import Resolver
 from idnode.search import Searcher
+from idnode.snms import Snms
 from idnode.stats import Stats
 from idnode.storage.engine import create_engines, migrate
 from idnode.storage.repository import Repository
@@ -50,6 +51,7 @@ class Core:
     keyring: KeyRing
     log: TransparencyLog
     templates: TemplateCatalog
+    snms: Snms
     operator_secret: str | None  # set only when this start created the operator credential
     session: aiohttp.ClientSession | None  # for requests to other nodes, when there are any to make
 
@@ -93,15 +95,16 @@ async def open_core(settings: Settings) -> AsyncIterator[Core]:
         keyring = KeyRing(repository, committer, settings)
         counter = ResolutionCounter() if settings.count_resolutions else None
         bulk = BulkRegistrar(registry)
+        resolver = Resolver(
+            repository, cache, settings.negative_cache_seconds, counter, referrer_for(settings, session)
+        )
         yield Core(
             settings=settings,
             repository=repository,
             registry=registry,
             bulk=bulk,
             importer=Importer(bulk, templates.get),
-            resolver=Resolver(
-                repository, cache, settings.negative_cache_seconds, counter, referrer_for(settings, session)
-            ),
+            resolver=resolver,
             gs1=Gs1Resolver(repository, f"idnode {settings.node_prefix_canonical} GS1 resolver", counter),
             stats=Stats(repository, settings),
             searcher=Searcher(repository),
@@ -109,6 +112,7 @@ async def open_core(settings: Settings) -> AsyncIterator[Core]:
             keyring=keyring,
             log=TransparencyLog(repository, keyring.active_key, mirrored=bool(settings.mirror_of)),
             templates=templates,
+            snms=Snms.build(bulk, resolver, None),
             operator_secret=secret,
             session=session,
         )

@@ -7,7 +7,19 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from idnode.config import Settings
-from idnode.http import bulk, dashboard, enterprises, gs1, handles, metrics, node, search, stats, templates
+from idnode.http import (
+    bulk,
+    dashboard,
+    enterprises,
+    gs1,
+    handles,
+    metrics,
+    node,
+    search,
+    snms,
+    stats,
+    templates,
+)
 from idnode.http.errors import error_middleware
 from idnode.http.keys import (
     GS1_RESOLVER,
@@ -20,6 +32,7 @@ from idnode.http.keys import (
     RESOLVER,
     SEARCHER,
     SETTINGS,
+    SNMS,
     STATS,
     TEMPLATES,
 )
@@ -49,7 +62,7 @@ def create_app(settings: Settings) -> web.Application:
             app[REGISTRY], app[RESOLVER], app[STATS] = opened.registry, opened.resolver, opened.stats
             app[KEYRING], app[LOG], app[TEMPLATES] = opened.keyring, opened.log, opened.templates
             app[SEARCHER], app[GS1_RESOLVER] = opened.searcher, opened.gs1
-            app[IMPORTER] = opened.importer
+            app[IMPORTER], app[SNMS] = opened.importer, opened.snms
             yield
 
     app.cleanup_ctx.append(core)
@@ -67,6 +80,7 @@ def create_app(settings: Settings) -> web.Application:
             *metrics.routes,
             *dashboard.routes,
             *gs1.routes,
+            *snms.routes,
         ]
     )
     return app

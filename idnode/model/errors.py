@@ -123,6 +123,14 @@ class AuthenticationNeeded(IdnodeError):
     response_code = 402
 
 
+class LoginFailed(AuthenticationNeeded):
+    """用户名/密码错误！"""
+
+
+class TokenRejected(AuthenticationNeeded):
+    """没有登录，需要验证"""
+
+
 class AuthenticationFailed(IdnodeError):
     """Authentication failed."""
 
@@ -191,3 +199,8 @@ class TemplateInUse(IdnodeError):
     """Stored records use this template version, so it cannot be deleted."""
 
     response_code = 202
+
+
+class SnmsInvalid(InvalidValue):
+    """An SNMS business API request (or one item of it) is refused; the message, in Chinese as that API
+    answers, says why (see idnode/snms/)."""

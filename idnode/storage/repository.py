@@ -62,6 +62,8 @@ from idnode.storage.tables import (
     outbox,
     resolution_counts,
     search_entries,
+    snms_login_digests,
+    snms_tokens,
     templates,
 )
 
@@ -240,9 +242,14 @@ async def _subtree(conn: AsyncConnection, level: int, index: int) -> bytes:
     return bytes(found)
 
 
+def _upsert(dialect: Dialect, table: Table) -> Any:
+    """An INSERT of ``table`` that can take ``on_conflict_do_*`` in the dialect at hand."""
+    return (sqlite_insert if dialect.name == "sqlite" else postgresql_insert)(table)
+
+
 def _adding_upsert(dialect: Dialect, table: Table, counters: list[str]) -> Any:
     """An INSERT of ``table`` rows that, where the primary key exists, adds to its ``counters``."""
-    statement = (sqlite_insert if dialect.name == "sqlite" else postgresql_insert)(table)
+    statement = _upsert(dialect, table)
     keys = [column.name for column in table.primary_key.columns]
     return statement.on_conflict_do_update(
         index_elements=keys, set_={name: table.c[name] + statement.excluded[name] for name in counters}
@@ -260,6 +267,22 @@ def _enterprise_figures() -> tuple[Any, Any, Any]:
         identifier_counts, identifier_counts.c.prefix == enterprises.c.prefix
     ).outerjoin(resolved, resolved.c.prefix == enterprises.c.prefix)
     return joined, func.coalesce(identifier_counts.c.identifiers, 0), func.coalesce(resolved.c.n, 0)
+
+
+class StoredToken(NamedTuple):
+    """A bearer token's row (see ``tables.SnmsTokenRow``)."""
+
+    handle: str
+    index: int
+    expires_at: datetime
+    revoked_at: datetime | None
+
+
+class StoredDigest(NamedTuple):
+    """A login digest's row (see ``tables.SnmsLoginDigestRow``)."""
+
+    digest: str
+    seckey: str
 
 
 class Transaction:
@@ -593,10 +616,44 @@ class Transaction:
 
     async def put_meta(self, key: str, value: str) -> None:
         """Set ``key`` to ``value``, replacing what it held."""
-        statement = (sqlite_insert if self.conn.dialect.name == "sqlite" else postgresql_insert)(node_meta)
-        statement = statement.values(key=key, value=value)
+        statement = _upsert(self.conn.dialect, node_meta).values(key=key, value=value)
         await self.conn.execute(
             statement.on_conflict_do_update(index_elements=["key"], set_={"value": value})
+        )
+
+    async def meta_default(self, key: str, value: str) -> str:
+        """The value of ``key``, set to ``value`` first if it has none (the first writer wins)."""
+        statement = _upsert(self.conn.dialect, node_meta).values(key=key, value=value)
+        await self.conn.execute(statement.on_conflict_do_nothing(index_elements=["key"]))
+        return (await self.conn.execute(select(node_meta.c.value).where(node_meta.c.key == key))).scalar_one()
+
+    async def insert_token(self, token_id: str, handle: str, index: int, expires_at: datetime) -> None:
+        """Record a new bearer token, and forget the tokens that have expired (they are refused anyway)."""
+        await self.conn.execute(delete(snms_tokens).where(snms_tokens.c.expires_at < self.now))
+        await self.conn.execute(
+            insert(snms_tokens).values(
+                id=token_id, handle=handle, idx=index, issued_at=self.now, expires_at=expires_at
+            )
+        )
+
+    async def revoke_token(self, token_id: str) -> bool:
+        """Mark a token revoked; False if there is no such live token."""
+        result = await self.conn.execute(
+            update(snms_tokens)
+            .where(snms_tokens.c.id == token_id, snms_tokens.c.revoked_at.is_(None))
+            .values(revoked_at=self.now)
+        )
+        return result.rowcount == 1
+
+    async def put_login_digest(self, handle: str, index: int, digest: str, seckey: str) -> None:
+        """Keep (or replace) the login digest of ``index:handle``."""
+        row = {"handle": handle, "idx": index, "digest": digest, "seckey": seckey, "updated_at": self.now}
+        statement = _upsert(self.conn.dialect, snms_login_digests).values(**row)
+        await self.conn.execute(
+            statement.on_conflict_do_update(
+                index_elements=["handle", "idx"],
+                set_={"digest": digest, "seckey": seckey, "updated_at": self.now},
+            )
         )
 
     async def increment_meta(self, key: str) -> None:
@@ -894,6 +951,34 @@ class Repository:
     async def get_meta(self, key: str) -> str | None:
         async with self.engines.reader.connect() as conn:
             return (await conn.execute(select(node_meta.c.value).where(node_meta.c.key == key))).scalar()
+
+    async def get_token(self, token_id: str) -> StoredToken | None:
+        async with self.engines.reader.connect() as conn:
+            row = (
+                await conn.execute(
+                    select(
+                        snms_tokens.c.handle,
+                        snms_tokens.c.idx,
+                        snms_tokens.c.expires_at,
+                        snms_tokens.c.revoked_at,
+                    ).where(snms_tokens.c.id == token_id)
+                )
+            ).first()
+        if row is None:
+            return None
+        revoked = _aware(row.revoked_at) if row.revoked_at is not None else None
+        return StoredToken(row.handle, row.idx, _aware(row.expires_at), revoked)
+
+    async def get_login_digest(self, handle: str, index: int) -> StoredDigest | None:
+        async with self.engines.reader.connect() as conn:
+            row = (
+                await conn.execute(
+                    select(snms_login_digests.c.digest, snms_login_digests.c.seckey).where(
+                        snms_login_digests.c.handle == handle, snms_login_digests.c.idx == index
+                    )
+                )
+            ).first()
+        return StoredDigest(row.digest, row.seckey) if row else None
 
     async def log_changes(self, start: int, limit: int) -> list[tuple[int, str]]:
         """(seq, handle) of up to ``limit`` log entries from sequence number ``start`` on, in order:

@@ -201,6 +201,34 @@ class OutboxRow(Base):
     )
 
 
+class SnmsTokenRow(Base):
+    """A bearer token issued by the SNMS login (``POST /identity/token``): whose credential it stands for,
+    until when, and whether it was revoked. The token itself is not stored, only its random id."""
+
+    __tablename__ = "snms_tokens"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    handle: Mapped[str] = mapped_column(String(400))
+    idx: Mapped[int] = mapped_column(Integer)
+    issued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class SnmsLoginDigestRow(Base):
+    """What the SNMS ciphertext login (``/identity/token/v1``) checks against: SHA-256 of the secret
+    of ``idx:handle``, kept from its last plaintext login while its HS_SECKEY stays the one fingerprinted
+    in ``seckey`` (see idnode/snms/login.py)."""
+
+    __tablename__ = "snms_login_digests"
+
+    handle: Mapped[str] = mapped_column(String(400), primary_key=True)
+    idx: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    digest: Mapped[str] = mapped_column(String(64))
+    seckey: Mapped[str] = mapped_column(String(64))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
 handles = HandleRow.__table__
 enterprises = EnterpriseRow.__table__
 audit = AuditRow.__table__
@@ -214,3 +242,5 @@ templates = TemplateRow.__table__
 search_entries = SearchEntryRow.__table__
 gs1_keys = Gs1KeyRow.__table__
 outbox = OutboxRow.__table__
+snms_tokens = SnmsTokenRow.__table__
+snms_login_digests = SnmsLoginDigestRow.__table__

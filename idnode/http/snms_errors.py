@@ -1,0 +1,125 @@
+"""The one table mapping the IdnodeError hierarchy to SNMS statuses and messages, and SNMS envelopes.
+
+Every SNMS answer is ``{"status", "message", "data"}``. Statuses, from the SNMS documentation's
+appendix (docs/dev-tools/snms/attachment.md): 1 success; -1 not logged in (and, in its examples,
+系统繁忙: busy, retry); -2 business failure, the message says why; -3 no permission; -4 internal
+error. Messages are Chinese, as the documented examples are; where the table says so, the node's
+own (English) explanation follows. The HTTP status is the one the Handle API gives the same error
+(idnode/http/errors.py), with ``WWW-Authenticate: Bearer`` on 401.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+
+from idnode.http.errors import http_status, json_response
+from idnode.model.errors import (
+    AuthenticationFailed,
+    AuthenticationNeeded,
+    ConflictingUpdate,
+    EnterpriseSuspended,
+    HandleAlreadyExists,
+    HandleNotFound,
+    IdnodeError,
+    InsufficientPermissions,
+    InvalidHandle,
+    InvalidValue,
+    LoginFailed,
+    PrefixNotHere,
+    ProtocolError,
+    ReadOnlyMirror,
+    SnmsInvalid,
+    TokenRejected,
+    UpstreamUnavailable,
+)
+
+log = logging.getLogger(__name__)
+
+SUCCESS = 1
+SUCCESS_MESSAGE = "success"
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """How SNMS answers an error: its status and message (None: the error's own message, written for
+    SNMS clients); ``explained`` appends the error's message; ``item`` is the message in a batch's
+    per-item results when it differs."""
+
+    status: int
+    message: str | None
+    explained: bool = False
+    item: str | None = None
+
+
+# Looked up along the error's class hierarchy: the most specific entry wins.
+ANSWERS: dict[type[IdnodeError], Answer] = {
+    SnmsInvalid: Answer(-2, None),
+    LoginFailed: Answer(-2, None),
+    TokenRejected: Answer(-1, None),
+    AuthenticationNeeded: Answer(-1, "没有登录，需要验证"),
+    AuthenticationFailed: Answer(-1, "没有登录，需要验证"),
+    InsufficientPermissions: Answer(-3, "没有权限"),
+    EnterpriseSuspended: Answer(-3, "企业已停用，标识不能修改"),
+    HandleNotFound: Answer(-2, "没有找到标识", item="标识不存在"),
+    HandleAlreadyExists: Answer(-2, "标识已存在"),
+    InvalidHandle: Answer(-2, "标识格式错误", explained=True),
+    InvalidValue: Answer(-2, "标识属性不合法", explained=True),
+    ProtocolError: Answer(-2, "请求参数错误", explained=True),
+    PrefixNotHere: Answer(-2, "前缀不在本节点"),
+    ReadOnlyMirror: Answer(-2, "本节点是只读镜像，请向主节点提交"),
+    ConflictingUpdate: Answer(-1, "系统繁忙"),
+    UpstreamUnavailable: Answer(-1, "系统繁忙"),
+    IdnodeError: Answer(-4, "系统内部错误"),
+}
+
+
+def answer_for(exc: IdnodeError, *, item: bool = False) -> tuple[int, str]:
+    """(SNMS status, message) for an error; ``item``: as a batch's per-item result says it."""
+    answer = next(ANSWERS[cls] for cls in type(exc).__mro__ if cls in ANSWERS)
+    message = (item and answer.item) or answer.message
+    if message is None:
+        return answer.status, exc.message
+    return answer.status, f"{message}：{exc.message}" if answer.explained else message
+
+
+def envelope(
+    data: Any, status: int = SUCCESS, message: str = SUCCESS_MESSAGE, http: int = 200
+) -> web.Response:
+    headers = {"WWW-Authenticate": 'Bearer realm="snms"'} if http == 401 else None
+    return json_response({"status": status, "message": message, "data": data}, http, headers=headers)
+
+
+def error_envelope(exc: IdnodeError) -> web.Response:
+    status, message = answer_for(exc)
+    return envelope(None, status, message, http_status(exc.response_code))
+
+
+def item_result(handle: str, error: IdnodeError | None) -> dict[str, Any]:
+    """One batch item's result: ``{handle, code, msg}``."""
+    if error is None:
+        return {"handle": handle, "code": SUCCESS, "msg": SUCCESS_MESSAGE}
+    status, message = answer_for(error, item=True)
+    return {"handle": handle, "code": status, "msg": message}
+
+
+Handler = Callable[[web.Request], Awaitable[Any]]
+
+
+def snms_endpoint(handler: Handler) -> Callable[[web.Request], Awaitable[web.Response]]:
+    """An aiohttp handler answering the data ``handler`` returns, or its error, in an SNMS envelope."""
+
+    async def answer(request: web.Request) -> web.Response:
+        try:
+            return envelope(await handler(request))
+        except IdnodeError as exc:
+            return error_envelope(exc)
+        except Exception:
+            log.exception("unhandled error serving %s %s", request.method, request.path)
+            return envelope(None, -4, "系统内部错误", 500)
+
+    return answer

@@ -1,0 +1,141 @@
+"""SNMS login: usernames as SNMS clients send them, the plaintext and the day-salted login, tokens.
+
+Usernames. An SNMS client logs in with the enterprise's credential; this node accepts it as
+``300:<prefix>/ADMIN`` (the Handle username, colon plain or ``%3A``), ``<prefix>/ADMIN`` (index 300
+implied) or the bare enterprise prefix ``<prefix>`` (meaning ``300:<prefix>/ADMIN``); any other
+``<index>:<handle>`` with an HS_SECKEY (the operator's, a further key holder's) works the same way.
+
+Plaintext login (``/identity/token``) checks the secret through ``Registry.authenticate``, the one
+credential check of the node (scrypt hashes, failed-login throttling), so it is exactly as strong as
+Handle Basic authentication.
+
+Day-salted login (``/identity/token/v1``): the client sends ``sha256(sha256(secret) + "yyyy-MM-dd")``
+in hex. Checking that needs ``sha256(secret)``, which a salted scrypt hash cannot give, so the node
+must keep it, and does so only when the operator turns ``snms_day_salted_login`` on: then each
+successful plaintext login stores ``sha256(secret)`` with a fingerprint of the HS_SECKEY hash it was
+checked against (``snms_login_digests``). The day-salted login works from a credential's first
+plaintext login on, until its secret changes (a reset, a new HS_SECKEY): the fingerprint no longer
+matches and only a plaintext login works again. The price: the stored digest is an unsalted fast hash
+of the secret, so a copy of the database lets its holder log in this way, and would let them guess
+a weak secret quickly (the node's own secrets are 192 random bits, beyond guessing). Handle
+authentication never uses it. Off, the day-salted login is refused and nothing is stored. The date is
+the one in China (UTC+8), or the UTC date, so clients on either clock get in.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from datetime import UTC, datetime, timedelta, timezone
+from urllib.parse import unquote
+
+from idnode.model.errors import AuthenticationNeeded, InvalidHandle, LoginFailed, SnmsInvalid
+from idnode.model.identifier import ADMIN_SUFFIX, Identifier
+from idnode.model.permissions import Principal
+from idnode.model.values import HS_SECKEY
+from idnode.registry import SECKEY_INDEX, Registry
+from idnode.snms.tokens import TokenService
+
+CHINA = timezone(timedelta(hours=8))
+
+
+def sha256_hex(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def credential_of(username: str) -> tuple[str, int]:
+    """The (handle, index) of the credential an SNMS username names (see the module docstring)."""
+    name = unquote(username.strip())
+    index_text, colon, handle = name.partition(":")
+    if colon and index_text.isdigit():
+        return handle, int(index_text)
+    if "/" in name:
+        return name, SECKEY_INDEX
+    return f"{name}/{ADMIN_SUFFIX}", SECKEY_INDEX
+
+
+def login_days(now: datetime) -> set[str]:
+    """The dates a day-salted password may be made with at ``now``: China's and UTC's."""
+    return {now.astimezone(CHINA).strftime("%Y-%m-%d"), now.astimezone(UTC).strftime("%Y-%m-%d")}
+
+
+def day_salted(digest: str, day: str) -> str:
+    """What the day-salted login sends for a stored ``sha256(secret)`` on ``day``."""
+    return sha256_hex(digest + day)
+
+
+class Login:
+    """Turns SNMS credentials into bearer tokens; see the module docstring."""
+
+    def __init__(self, registry: Registry, tokens: TokenService) -> None:
+        self.registry = registry
+        self.repository = registry.repository
+        self.tokens = tokens
+        self.day_salted_enabled = registry.settings.snms_day_salted_login
+
+    @staticmethod
+    def _fields(username: object, password: object) -> tuple[str, str]:
+        if not isinstance(username, str) or not username.strip():
+            raise SnmsInvalid("缺少必要的请求参数: username")
+        if not isinstance(password, str) or not password:
+            raise SnmsInvalid("缺少必要的请求参数: password")
+        return username, password
+
+    async def _seckey_fingerprint(self, handle: str, index: int) -> str | None:
+        """SHA-256 of the stored HS_SECKEY hash of ``index:handle`` (None if it has none)."""
+        try:
+            record = await self.repository.get_record(Identifier.parse(handle))
+        except InvalidHandle:
+            return None
+        value = record.by_index().get(index) if record else None
+        if value is None or value.type != HS_SECKEY:
+            return None
+        return sha256_hex(value.data)
+
+    async def plain(self, username: object, password: object) -> str:
+        """A token for a username and its secret; raise LoginFailed (or the registry's throttling)."""
+        username, password = self._fields(username, password)
+        handle, index = credential_of(username)
+        try:
+            principal = await self.registry.authenticate(handle, index, password)
+        except AuthenticationNeeded as exc:
+            if type(exc) is AuthenticationNeeded:  # a wrong credential; anything more specific passes
+                raise LoginFailed() from None
+            raise
+        if self.day_salted_enabled:
+            await self._remember_digest(principal, sha256_hex(password))
+        return await self.tokens.issue(principal)
+
+    async def _remember_digest(self, principal: Principal, digest: str) -> None:
+        fingerprint = await self._seckey_fingerprint(principal.handle, principal.index)
+        if fingerprint is None:
+            return
+        stored = await self.repository.get_login_digest(principal.handle, principal.index)
+        if stored is not None and stored.digest == digest and stored.seckey == fingerprint:
+            return  # the usual case: nothing changed since the last login, so nothing is written
+        async with self.repository.transaction() as tx:
+            await tx.put_login_digest(principal.handle, principal.index, digest, fingerprint)
+
+    async def day_salted(self, username: object, password: object, now: datetime | None = None) -> str:
+        """A token for a username and ``sha256(sha256(secret) + day)``; raise LoginFailed, or
+        SnmsInvalid when the day-salted login is off."""
+        username, password = self._fields(username, password)
+        self.repository.require_writable()
+        if not self.day_salted_enabled:
+            raise SnmsInvalid("本节点未开启密文登录，请使用 /identity/token")
+        handle, index = credential_of(username)
+        try:
+            identifier = Identifier.parse(handle)
+        except InvalidHandle:
+            raise LoginFailed() from None
+        handle = str(identifier)
+        stored = await self.repository.get_login_digest(handle, index)
+        fingerprint = await self._seckey_fingerprint(handle, index)
+        if stored is None or fingerprint is None or not hmac.compare_digest(stored.seckey, fingerprint):
+            raise LoginFailed()
+        sent = password.strip().lower().encode()
+        days = login_days(now or datetime.now(UTC))
+        if not any(hmac.compare_digest(sent, day_salted(stored.digest, day).encode()) for day in days):
+            raise LoginFailed()
+        operator = identifier == self.registry.operator_handle
+        return await self.tokens.issue(Principal(handle, index, is_operator=operator))

@@ -1,0 +1,140 @@
+"""Identifier records as the SNMS API writes and shows them, and how they are stored as Handle values.
+
+An SNMS record is a handle, a ``templateVersion`` (the data template it follows) and attribute values
+``{index, type, data: {format: "string", value}, auth}``. It is stored as an ordinary Handle record:
+each attribute as a string value at its index, the template version as a string value at the reserved
+index 1001. That value's type is ``SNMS_TEMPLATE`` in storage (so Handle clients see it for what it
+is, and it is not taken for the node's own ``TEMPLATE`` values, which name JSON Schema templates) and
+``TEMPLATE`` in SNMS answers, as the SNMS documentation shows it. Indexes 1000, 1001 and 1999 are
+reserved by SNMS data templates and refused in requests. ``auth`` is a reserved field in the SNMS
+documentation: requests may send it, it is not stored; answers carry the value's Handle permissions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from idnode.model.errors import SnmsInvalid
+from idnode.model.record import Record
+from idnode.model.values import HandleValue
+
+TEMPLATE_INDEX = 1001
+RESERVED_INDEXES = frozenset({1000, TEMPLATE_INDEX, 1999})
+STORED_TEMPLATE_TYPE = "SNMS_TEMPLATE"
+SHOWN_TEMPLATE_TYPE = "TEMPLATE"
+MAX_HANDLE = 255
+MAX_TEMPLATE_VERSION = 128
+MAX_TYPE = 128
+MAX_VALUE = 255
+MAX_INDEX = 2**31 - 1  # the SNMS documentation: at most 11 digits, an Int
+NODE_TYPES_PREFIX = "HS_"  # HS_ADMIN, HS_SECKEY, HS_SIGNATURE, ...: the node's, not attributes
+
+
+def _required_text(obj: dict[str, Any], name: str, limit: int, what: str) -> str:
+    raw = obj.get(name)
+    if raw is None or raw == "":
+        raise SnmsInvalid(f"缺少必要的请求参数: {name}")
+    if not isinstance(raw, str):
+        raise SnmsInvalid(f"参数{name}必须是字符串")
+    if len(raw) > limit:
+        raise SnmsInvalid(f"{what}长度不能超过{limit}")
+    return raw
+
+
+def required_handle(obj: Any) -> str:
+    """The ``handle`` field of a request object; raise SnmsInvalid."""
+    if not isinstance(obj, dict):
+        raise SnmsInvalid("请求参数格式错误，应为JSON对象")
+    return _required_text(obj, "handle", MAX_HANDLE, "标识")
+
+
+def _attribute(raw: Any, position: int) -> HandleValue:
+    if not isinstance(raw, dict):
+        raise SnmsInvalid(f"标识属性value[{position}]格式错误，应为JSON对象")
+    index = raw.get("index")
+    if isinstance(index, str) and index.strip().isdigit():
+        index = int(index)  # the SNMS examples sometimes quote numbers
+    if not isinstance(index, int) or isinstance(index, bool) or not 0 < index <= MAX_INDEX:
+        raise SnmsInvalid(f"标识属性value[{position}].index必须是正整数")
+    kind = _required_text(raw, "type", MAX_TYPE, "标识属性类型")
+    data = raw.get("data")
+    if not isinstance(data, dict):
+        raise SnmsInvalid(f"缺少必要的请求参数: value[{position}].data")
+    if data.get("format", "string") != "string":
+        raise SnmsInvalid("标识属性内容格式暂时只支持string")
+    # "vlaue" is how the SNMS parameter tables spell it; their examples say "value".
+    content = data.get("value", data.get("vlaue"))
+    if not isinstance(content, str):
+        raise SnmsInvalid(f"标识属性value[{position}].data.value必须是字符串")
+    if len(content) > MAX_VALUE:
+        raise SnmsInvalid(f"标识属性内容值长度不能超过{MAX_VALUE}")
+    return HandleValue(index=index, type=kind, format="string", data=content)
+
+
+@dataclass(frozen=True, slots=True)
+class SnmsRecord:
+    """A record as an SNMS register or update request sends it."""
+
+    handle: str
+    template_version: str
+    values: tuple[HandleValue, ...]
+
+    @classmethod
+    def from_json(cls, obj: Any) -> SnmsRecord:
+        """Parse one request object; raise SnmsInvalid naming the first problem."""
+        handle = required_handle(obj)
+        version = _required_text(obj, "templateVersion", MAX_TEMPLATE_VERSION, "模板版本")
+        raw_values = obj.get("value")
+        if not isinstance(raw_values, list) or not raw_values:
+            raise SnmsInvalid("缺少必要的请求参数: value")
+        values = tuple(_attribute(raw, position) for position, raw in enumerate(raw_values))
+        seen: set[int] = set()
+        for value in values:
+            if value.index in seen:
+                raise SnmsInvalid(f"非法操作，索引{value.index}重复")
+            seen.add(value.index)
+        return cls(handle, version, values)
+
+    def require_unreserved(self) -> None:
+        """Raise SnmsInvalid if an attribute uses a reserved index."""
+        for value in self.values:
+            if value.index in RESERVED_INDEXES:
+                raise SnmsInvalid(f"非法操作，索引{value.index}为预留索引")
+
+    def handle_values(self) -> list[HandleValue]:
+        """The values to store: the attributes and the template version at index 1001."""
+        template = HandleValue(
+            index=TEMPLATE_INDEX, type=STORED_TEMPLATE_TYPE, format="string", data=self.template_version
+        )
+        return [*self.values, template]
+
+
+def template_version(record: Record) -> str:
+    """The template version a stored record names ("" if it names none)."""
+    value = record.by_index().get(TEMPLATE_INDEX)
+    return value.data if value is not None and value.type == STORED_TEMPLATE_TYPE else ""
+
+
+def detail(record: Record, values: list[HandleValue]) -> dict[str, Any]:
+    """The SNMS answer for a stored record, showing ``values`` (those the caller may read) except the
+    node's own (HS_*)."""
+    shown = []
+    for value in values:
+        if value.type.startswith(NODE_TYPES_PREFIX):
+            continue
+        is_template = value.index == TEMPLATE_INDEX and value.type == STORED_TEMPLATE_TYPE
+        shown.append(
+            {
+                "index": value.index,
+                "type": SHOWN_TEMPLATE_TYPE if is_template else value.type,
+                "data": {"format": value.format, "value": value.data},
+                "auth": value.permissions,
+            }
+        )
+    return {
+        "prefix": record.identifier.prefix,
+        "handle": str(record.identifier),
+        "templateVersion": template_version(record),
+        "value": shown,
+    }

@@ -1,0 +1,48 @@
+"""SNMS bearer tokens on the core (SQLite and PostgreSQL): issue, verify, revoke, expire."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+
+import pytest
+
+from idnode.config import Settings
+from idnode.core import open_core
+from idnode.model.errors import TokenRejected
+from idnode.model.permissions import Principal
+from idnode.snms.tokens import TokenService
+
+ADMIN = Principal("88.999.1001/ADMIN", 300)
+
+
+async def test_a_token_stands_for_its_credential_until_revoked(settings: Settings) -> None:
+    async with open_core(settings) as core:
+        tokens = core.snms.tokens
+        token = await tokens.issue(ADMIN)
+        operator = await tokens.issue(core.local_operator)
+        assert await tokens.verify(token) == ADMIN
+        assert (await tokens.verify(operator)).is_operator
+        # Another process sharing the database (a new service, no cached key) accepts it too.
+        other = TokenService(core.repository, core.registry.operator_handle, 60)
+        assert await other.verify(token) == ADMIN
+        await tokens.revoke(token)
+        with pytest.raises(TokenRejected, match="失效"):
+            await other.verify(token)
+        with pytest.raises(TokenRejected, match="失效"):
+            await tokens.revoke(token)
+        assert await tokens.verify(operator) == core.local_operator
+
+
+async def test_forged_and_expired_tokens_are_refused(settings: Settings) -> None:
+    async with open_core(replace(settings, snms_token_seconds=1)) as core:
+        tokens = core.snms.tokens
+        token = await tokens.issue(ADMIN)
+        header, body, signature = token.split(".")
+        forged_claims = body[:-4] + ("AAAA" if body[-4:] != "AAAA" else "BBBB")
+        for bad in (f"{header}.{forged_claims}.{signature}", "x.y.z", "token", "tökén"):
+            with pytest.raises(TokenRejected, match="无效"):
+                await tokens.verify(bad)
+        await asyncio.sleep(1.1)
+        with pytest.raises(TokenRejected, match="过期"):
+            await tokens.verify(token)
