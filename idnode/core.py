@@ -14,6 +14,7 @@ from idnode.cache import ResolutionCache
 from idnode.commit import Committer
 from idnode.config import Settings
 from idnode.counting import ResolutionCounter
+from idnode.data_templates import DataTemplates
 from idnode.gs1_resolver import Gs1Resolver
 from idnode.importing import Importer
 from idnode.keyring import KeyRing
@@ -42,6 +43,7 @@ class Core:
     registry: Registry
     bulk: BulkRegistrar
     importer: Importer
+    data_templates: DataTemplates
     resolver: Resolver
     gs1: Gs1Resolver
     stats: Stats
@@ -106,6 +108,7 @@ async def open_core(settings: Settings) -> AsyncIterator[Core]:
             gs1=Gs1Resolver(repository, f"idnode {settings.node_prefix_canonical} GS1 resolver", counter),
             stats=Stats(repository, settings),
             searcher=Searcher(repository),
+            data_templates=DataTemplates(templates, repository),
             keyring=keyring,
             log=TransparencyLog(repository, keyring.active_key, mirrored=bool(settings.mirror_of)),
             templates=templates,

@@ -7,7 +7,12 @@ The rules every write enforces on the record it would store:
 - TEMPLATE names an exact template version, ``<name>@<version>`` (e.g. ``solar-module@1``), which must
   be stored on this node; the record must then carry METADATA, the text of a JSON object that the
   version's JSON Schema accepts (formats ``date``, ``date-time``, ``email`` and ``uri`` are checked);
-- METADATA without TEMPLATE is free-form, but still the text of a JSON object.
+- METADATA without TEMPLATE is free-form, but still the text of a JSON object;
+- a record naming a template whose fields are all strings (every SNMS data template, see
+  ``idnode.model.data_template``) may instead hold its metadata as values: each field as the value at
+  the field's index (``x-id-index``), of the field's type, format ``string``. The object those values
+  make, ``{field: value}``, is checked by the same JSON Schema as a METADATA text would be, so a record
+  registered through the SNMS API and one written through Handle REST obey the same rules.
 
 A record keeps the version it names until its owner changes the TEMPLATE value, so new versions of a
 template never affect existing records.
@@ -22,6 +27,7 @@ from typing import Any
 import orjson
 
 from idnode.derived import META_KEY_PREFIX, NOTHING, TEMPLATE_KEY, Derived, SearchEntry, index_form
+from idnode.model.data_template import holds_values, metadata_from_values, schema_problems
 from idnode.model.errors import InvalidValue
 from idnode.model.record import Record
 from idnode.model.template import Template, parse_ref
@@ -39,6 +45,7 @@ class RecordMetadata:
     template: HandleValue | None
     metadata: HandleValue | None
     content: dict[str, Any] | None
+    values: tuple[HandleValue, ...] = ()  # the record's values, which may hold the fields instead
 
     @property
     def ref(self) -> str | None:
@@ -55,16 +62,13 @@ class RecordMetadata:
             raise InvalidValue("A record carries at most one TEMPLATE and one METADATA value.")
         template = templates[0] if templates else None
         value = metadata[0] if metadata else None
-        if template is not None:
-            if template.format != "string" or parse_ref(template.data) is None:
-                shown = template.data if isinstance(template.data, str) else template.format
-                raise InvalidValue(
-                    f"TEMPLATE must be a string <name>@<version>, e.g. solar-module@1; got {shown!r}."
-                )
-            if value is None:
-                raise InvalidValue(f"TEMPLATE {template.data} needs a METADATA value: the metadata as JSON.")
+        if template is not None and (template.format != "string" or parse_ref(template.data) is None):
+            shown = template.data if isinstance(template.data, str) else template.format
+            raise InvalidValue(
+                f"TEMPLATE must be a string <name>@<version>, e.g. solar-module@1; got {shown!r}."
+            )
         if value is None:
-            return cls(template, None, None)
+            return cls(template, None, None, record.values)
         if value.format != "string":
             raise InvalidValue("METADATA must be a string value: the text of a JSON object.")
         try:
@@ -73,7 +77,7 @@ class RecordMetadata:
             raise InvalidValue(f"METADATA is not valid JSON: {exc}.") from None
         if not isinstance(content, dict):
             raise InvalidValue("METADATA must be a JSON object ({...}).")
-        return cls(template, value, content)
+        return cls(template, value, content, record.values)
 
     def problem(self, templates: Mapping[str, Template]) -> InvalidValue | None:
         """Why the metadata does not match its template (found in ``templates``, if it exists), or None."""
@@ -82,13 +86,31 @@ class RecordMetadata:
         template = templates.get(self.ref)
         if template is None:
             return InvalidValue(f"TEMPLATE {self.ref}: no such template version on this node.")
-        problems = template.problems(self.content)
-        if not problems:
-            return None
-        named = "; ".join(f"{pointer or '(root)'}: {reason}" for pointer, reason in problems[:MAX_REPORTED])
-        more = len(problems) - MAX_REPORTED
-        tail = f"; and {more} more" if more > 0 else ""
-        return InvalidValue(f"METADATA {named}{tail} (template {self.ref}).")
+        if self.content is not None:
+            problems = [
+                f"{pointer or '(root)'}: {reason}" for pointer, reason in template.problems(self.content)
+            ]
+            return _refused("METADATA", problems, self.ref)
+        if not holds_values(template.items):
+            return InvalidValue(f"TEMPLATE {self.ref} needs a METADATA value: the metadata as JSON.")
+        content, wrong = metadata_from_values(template.items, self.values)
+        wrong += schema_problems(template.items, template.validator.iter_errors(content))
+        return _refused("Values", sorted({p.english() for p in wrong}), self.ref)
+
+    def fields(self, template: Template) -> dict[str, Any]:
+        """The record's metadata object: its METADATA, or the values holding the template's fields."""
+        if self.content is not None:
+            return self.content
+        return metadata_from_values(template.items, self.values)[0]
+
+
+def _refused(what: str, problems: list[str], ref: str) -> InvalidValue | None:
+    """The error naming ``problems`` (the first MAX_REPORTED, then a count), or None if none."""
+    if not problems:
+        return None
+    more = len(problems) - MAX_REPORTED
+    tail = f"; and {more} more" if more > 0 else ""
+    return InvalidValue(f"{what} {'; '.join(problems[:MAX_REPORTED])}{tail} (template {ref}).")
 
 
 def _parsed(record: Record) -> RecordMetadata | InvalidValue:
@@ -142,13 +164,15 @@ class MetadataRules:
         """The search entries of a checked record's metadata: ``template`` (the version it uses) and
         ``meta:<field>`` for each searchable field it has, public as the value holding them is."""
         parsed = RecordMetadata.of(record)
-        if parsed.template is None or parsed.metadata is None or parsed.content is None:
+        if parsed.template is None:
             return NOTHING
         template = await self.catalog.get(parsed.template.data, tx)
         entries = [SearchEntry(TEMPLATE_KEY, index_form(template.ref), parsed.template.public_read)]
-        public = parsed.metadata.public_read
+        # Fields held as values are as public as the TEMPLATE value naming them.
+        public = (parsed.metadata or parsed.template).public_read
+        content = parsed.fields(template)
         for field in template.searchable:
-            text = _text(parsed.content.get(field))
+            text = _text(content.get(field))
             if text:
                 entries.append(SearchEntry(META_KEY_PREFIX + field, index_form(text), public))
         return Derived(search=tuple(entries))

@@ -86,7 +86,7 @@ class TemplateCatalog:
 
     async def versions(self, name: str | None = None) -> list[Template]:
         """Every stored version (of ``name``, or of all templates), by name and version, read afresh."""
-        return [t for t in self._known(await self.repository.templates()) if name in (None, t.name)]
+        return self._known(await self.repository.templates(name=name))
 
     async def listing(self) -> list[dict[str, Any]]:
         """Each template's latest version (name, version, titles) and all its ``versions``, by name."""
@@ -116,10 +116,33 @@ class TemplateCatalog:
         twice. Raises InvalidTemplate for a document that is not a good template (see
         ``model.template.check_document``).
         """
-        actor = str(require_operator(principal))
+        actor = require_operator(principal)
         name, stated = document_identity(document)
         check_document(document)
+        return await self._store(actor, name, document, stated=stated)
+
+    async def add_version(self, actor: Principal, document: Any, latest: int) -> Template:
+        """Store ``document`` as the next version of the template its ``$id`` names, provided its
+        latest version not deleted is ``latest`` (0: it has none), so that of two changes made at once
+        only one succeeds (the other raises TemplateExists). The caller has decided ``actor`` may.
+
+        Raises InvalidTemplate as ``add`` does."""
+        name, stated = document_identity(document)
+        check_document(document)
+        return await self._store(actor, name, document, stated=stated, latest=latest)
+
+    async def _store(
+        self,
+        actor: Principal,
+        name: str,
+        document: dict[str, Any],
+        *,
+        stated: int | None,
+        latest: int | None = None,
+    ) -> Template:
         async with self.repository.transaction() as tx:
+            if latest is not None and await tx.latest_live_template_version(name) != latest:
+                raise TemplateExists(f"Template {name} was changed meanwhile; read it again.")
             version = await tx.highest_template_version(name) + 1
             if stated is not None and stated < version:
                 raise TemplateExists(
@@ -131,10 +154,10 @@ class TemplateCatalog:
                 )
             prepared = stamped(document, name, version)
             try:
-                await tx.insert_template(name, version, orjson.dumps(prepared).decode(), actor)
+                await tx.insert_template(name, version, orjson.dumps(prepared).decode(), str(actor))
             except DuplicateKey:
                 raise TemplateExists(f"Template {name}@{version} was added meanwhile; try again.") from None
-            await tx.add_audit(actor, "template-add", _target(f"{name}@{version}"), None, prepared)
+            await tx.add_audit(str(actor), "template-add", _target(f"{name}@{version}"), None, prepared)
             template = Template(name, version, prepared, tx.now)
         self._cache[template.ref] = template
         return template
@@ -142,20 +165,31 @@ class TemplateCatalog:
     async def delete(self, principal: Principal | None, ref: str) -> None:
         """Delete a template version no stored record uses; its number is not given again. Operator only.
 
-        Raises TemplateNotFound, or TemplateInUse while any record names it (found through the
-        derived ``template`` search entries, an index lookup).
+        Raises TemplateNotFound, or TemplateInUse while any record names it.
         """
-        actor = str(require_operator(principal))
-        key = parse_ref(ref)
+        await self.withdraw(require_operator(principal), [ref])
+
+    async def withdraw(self, actor: Principal, refs: Collection[str]) -> None:
+        """Delete the template versions ``refs`` name, all or none; their numbers are not given again.
+        The caller has decided ``actor`` may.
+
+        Raises TemplateNotFound, or TemplateInUse while any record names one of them (found through
+        the derived ``template`` search entries, an index lookup).
+        """
         async with self.repository.transaction() as tx:
-            stored = await tx.templates([key], lock="update") if key else []
-            if not stored:
-                raise TemplateNotFound(f"No template {ref} on this node.")
-            if await tx.search_entry_exists(TEMPLATE_KEY, ref):
-                raise TemplateInUse(f"Template {ref} is used by stored records; it cannot be deleted.")
-            await tx.withdraw_template(stored[0].name, stored[0].version)
-            await tx.add_audit(actor, "template-delete", _target(ref), orjson.loads(stored[0].document), None)
-        self._cache.pop(ref, None)
+            for ref in refs:
+                key = parse_ref(ref)
+                stored = await tx.templates([key], lock="update") if key else []
+                if not stored:
+                    raise TemplateNotFound(f"No template {ref} on this node.")
+                if await tx.search_entry_exists(TEMPLATE_KEY, ref):
+                    raise TemplateInUse(f"Template {ref} is used by stored records; it cannot be deleted.")
+                await tx.withdraw_template(stored[0].name, stored[0].version)
+                await tx.add_audit(
+                    str(actor), "template-delete", _target(ref), orjson.loads(stored[0].document), None
+                )
+        for ref in refs:
+            self._cache.pop(ref, None)
 
     async def seed(self) -> list[str]:
         """Add each shipped document whose version is the next one of its name here; return their refs.

@@ -179,6 +179,22 @@ class InvalidTemplate(IdnodeError):
     response_code = 202
 
 
+class DataTemplateNotFound(TemplateNotFound):
+    """数据模板不存在"""
+
+
+class DataTemplateExists(TemplateExists):
+    """数据模板已存在"""
+
+
+class DataTemplateInvalid(InvalidTemplate):
+    """数据模板参数不合法"""
+
+
+class TemplateMismatch(InvalidValue):
+    """标识属性与数据模板不符"""
+
+
 class TemplateInUse(IdnodeError):
     """Stored records use this template version, so it cannot be deleted."""
 

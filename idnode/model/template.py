@@ -21,6 +21,16 @@ from typing import Any
 from jsonschema import Draft202012Validator, FormatChecker
 from jsonschema.exceptions import SchemaError, ValidationError
 
+from idnode.model.data_template import (
+    DISABLED_REQUIRED_KEY,
+    INDEX_KEY,
+    LOWEST_INDEX,
+    MAX_INDEX,
+    RESERVED_INDEXES,
+    STATE_KEY,
+    Item,
+    items_of,
+)
 from idnode.model.errors import InvalidTemplate
 from idnode.model.fieldwise import FieldwiseCheck
 
@@ -127,6 +137,7 @@ class Template:
     document: dict[str, Any]
     created_at: datetime | None = None
     searchable: tuple[str, ...] = field(init=False)  # top-level fields marked "x-searchable": true
+    items: tuple[Item, ...] = field(init=False, repr=False)  # its fields in v5 form (model.data_template)
     validator: Draft202012Validator = field(init=False, repr=False)
     shortcut: FieldwiseCheck | None = field(init=False, repr=False)  # see idnode.model.fieldwise
 
@@ -138,6 +149,7 @@ class Template:
             if isinstance(spec, dict) and spec.get("x-searchable") is True
         )
         object.__setattr__(self, "searchable", searchable)
+        object.__setattr__(self, "items", items_of(self.document))
         validator = Draft202012Validator(self.document, format_checker=FORMATS)
         object.__setattr__(self, "validator", validator)
         object.__setattr__(self, "shortcut", FieldwiseCheck.of(validator, self.document))
@@ -228,6 +240,7 @@ def check_document(document: dict[str, Any]) -> None:
                 f"{pointer}: $ref {ref!r} leaves the document; templates are self-contained."
             )
     _check_searchable(document)
+    _check_items(document)
 
 
 def stamped(document: dict[str, Any], name: str, version: int) -> dict[str, Any]:
@@ -268,3 +281,28 @@ def _check_searchable(document: dict[str, Any]) -> None:
             raise InvalidTemplate(
                 f"{where}: searchable field names have at most {MAX_SEARCHABLE_NAME_LENGTH} characters."
             )
+
+
+def _check_items(document: dict[str, Any]) -> None:
+    """The v5 item keywords of top-level fields: ``x-id-index`` (distinct, from 1000 up, not SNMS's
+    reserved 1000, 1001, 1999), ``x-state`` (0 or 1), ``x-required`` (a boolean)."""
+    seen: dict[int, str] = {}
+    for name, spec in document.get("properties", {}).items():
+        if not isinstance(spec, dict):
+            continue
+        where = _pointer(["properties", name])
+        index = spec.get(INDEX_KEY)
+        if index is not None:
+            if (
+                isinstance(index, bool)
+                or not isinstance(index, int)
+                or not LOWEST_INDEX <= index <= MAX_INDEX
+            ):
+                raise InvalidTemplate(f"{where}: {INDEX_KEY} must be a whole number from {LOWEST_INDEX} up.")
+            if index in RESERVED_INDEXES or index in seen:
+                raise InvalidTemplate(f"{where}: {INDEX_KEY} {index} is reserved or used by another field.")
+            seen[index] = name
+        if spec.get(STATE_KEY, 1) not in (0, 1) or isinstance(spec.get(STATE_KEY), bool):
+            raise InvalidTemplate(f"{where}: {STATE_KEY} must be 0 (disabled) or 1 (enabled).")
+        if not isinstance(spec.get(DISABLED_REQUIRED_KEY, False), bool):
+            raise InvalidTemplate(f"{where}: {DISABLED_REQUIRED_KEY} must be true or false.")

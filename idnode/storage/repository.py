@@ -171,12 +171,15 @@ Report = tuple[str, str, Any]
 WITHDRAWN = ""  # the document of a deleted template version, whose number stays taken
 
 
-def _live_templates(keys: Collection[tuple[str, int]] | None) -> Select[Any]:
-    """Stored template versions not deleted, all of them or those of ``keys`` (name, version)."""
+def _live_templates(keys: Collection[tuple[str, int]] | None, name: str | None = None) -> Select[Any]:
+    """Stored template versions not deleted, all of them or those of ``keys`` (name, version) or of
+    template ``name``."""
     columns = (templates.c.name, templates.c.version, templates.c.document, templates.c.created_at)
     query = select(*columns).where(templates.c.document != WITHDRAWN)
     if keys is not None:
         query = query.where(tuple_(templates.c.name, templates.c.version).in_(list(keys)))
+    if name is not None:
+        query = query.where(templates.c.name == name)
     return query.order_by(templates.c.name, templates.c.version)
 
 
@@ -483,6 +486,18 @@ class Transaction:
     async def highest_template_version(self, name: str) -> int:
         """The highest version number ever given to template ``name`` (0 if none)."""
         return (await _highest_template_versions(self.conn, name)).get(name, 0)
+
+    async def latest_live_template_version(self, name: str) -> int:
+        """The highest version of template ``name`` not deleted (0 if none), its row locked against
+        deletion until commit."""
+        query = (
+            select(templates.c.version)
+            .where(templates.c.name == name, templates.c.document != WITHDRAWN)
+            .order_by(templates.c.version.desc())
+            .limit(1)
+            .with_for_update(read=True)
+        )
+        return (await self.conn.execute(query)).scalar() or 0
 
     async def insert_template(self, name: str, version: int, document: str, actor: str) -> None:
         """Store a new template version; raise DuplicateKey if that version exists."""
@@ -925,12 +940,15 @@ class Repository:
             ).first()
         return (row.seq, row.entry, bytes(row.leaf_hash)) if row else None
 
-    async def templates(self, keys: Collection[tuple[str, int]] | None = None) -> list[StoredTemplate]:
-        """Stored template versions (not deleted), all or those of ``keys``, by name and version."""
+    async def templates(
+        self, keys: Collection[tuple[str, int]] | None = None, *, name: str | None = None
+    ) -> list[StoredTemplate]:
+        """Stored template versions (not deleted), all or those of ``keys`` or of template ``name``,
+        by name and version."""
         if keys is not None and not keys:
             return []
         async with self.engines.reader.connect() as conn:
-            return _stored_templates((await conn.execute(_live_templates(keys))).all())
+            return _stored_templates((await conn.execute(_live_templates(keys, name))).all())
 
     async def highest_template_versions(self) -> dict[str, int]:
         """The highest version number ever given to each template name (deleted versions included)."""
