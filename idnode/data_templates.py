@@ -96,22 +96,7 @@ class DataTemplates:
         Raises DataTemplateNotFound, or TemplateMismatch (an InvalidValue) with a Chinese message:
         a value at an index that is no item (``非法操作，索引1000在模板中不存在``), of another type or
         not a string, for a disabled item, too short or long, or a required item missing."""
-        values = list(values)
-        template = await self.lookup(prefix, template_version)
-        items = template.items
-        if not holds_values(items):
-            raise TemplateMismatch(
-                f"模板{template_version}含非字符串属性，其元数据只能以METADATA（JSON）登记，不能以标识属性登记"
-            )
-        require_known(items, values)
-        content, problems = metadata_from_values(items, values)
-        problems += schema_problems(items, template.validator.iter_errors(content))
-        if problems:
-            ordered = sorted({p.chinese(): p.item.id_index for p in problems}.items(), key=lambda p: p[1])
-            more = len(ordered) - MAX_REPORTED
-            tail = f"；另有{more}处" if more > 0 else ""
-            raise TemplateMismatch("；".join(text for text, _ in ordered[:MAX_REPORTED]) + tail)
-        return HandleValue(index=TEMPLATE_INDEX, type=TEMPLATE, format="string", data=template.ref)
+        return check_template(await self.lookup(prefix, template_version), template_version, values)
 
     async def show(self, query: Mapping[str, Any]) -> dict[str, Any]:
         """The v5 answer for GET ``?prefix=&version=``: the template ``lookup`` finds, in v5 form, with
@@ -164,3 +149,23 @@ class DataTemplates:
         """Delete every version of a data template, or none while records use any (TemplateInUse)."""
         caller, versions = await self._current(principal, body)
         await self.catalog.withdraw(caller, [t.ref for t in versions])
+
+
+def check_template(template: Template, template_version: str, values: Iterable[HandleValue]) -> HandleValue:
+    """``DataTemplates.check_values`` once the template is found: for callers checking many records
+    against the templates they looked up once (``template_version`` as the request named it)."""
+    values = list(values)
+    items = template.items
+    if not holds_values(items):
+        raise TemplateMismatch(
+            f"模板{template_version}含非字符串属性，其元数据只能以METADATA（JSON）登记，不能以标识属性登记"
+        )
+    require_known(items, values)
+    content, problems = metadata_from_values(items, values)
+    problems += schema_problems(items, template.validator.iter_errors(content))
+    if problems:
+        ordered = sorted({p.chinese(): p.item.id_index for p in problems}.items(), key=lambda p: p[1])
+        more = len(ordered) - MAX_REPORTED
+        tail = f"；另有{more}处" if more > 0 else ""
+        raise TemplateMismatch("；".join(text for text, _ in ordered[:MAX_REPORTED]) + tail)
+    return HandleValue(index=TEMPLATE_INDEX, type=TEMPLATE, format="string", data=template.ref)

@@ -2,10 +2,11 @@
 
 Every write goes through the node's one write path: a register is ``Registry.put_record`` with
 ``overwrite=False``, a delete ``Registry.delete``, and batches and updates ``BulkRegistrar`` runs (one
-transaction per enterprise prefix of a batch), so
-records are checked, signed, audited, logged, reported upstream and dropped from caches exactly as
-Handle REST writes are. An update replaces the record's values with the request's (like a whole-record
-Handle PUT: HS_ADMIN and HS_SECKEY values the request does not name are kept) and never creates one.
+transaction per enterprise prefix of a batch), so records are checked, signed, audited, logged,
+reported upstream and dropped from caches exactly as Handle REST writes are. An update replaces the
+record's values with the request's (like a whole-record Handle PUT: HS_ADMIN and HS_SECKEY values the
+request does not name are kept) and never creates one. Values are checked against the data template
+their ``templateVersion`` names (``DataTemplates``), each template looked up once per request.
 
 Batches take at most ``MAX_BATCH`` items and answer one result per item, in request order; one bad
 item never keeps the others from being written. Items are written one enterprise prefix at a time, so
@@ -20,10 +21,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from idnode.bulk import BulkItem, BulkRegistrar
-from idnode.data_templates import DataTemplates
-from idnode.model.errors import IdnodeError, InsufficientPermissions, InvalidHandle, SnmsInvalid
+from idnode.data_templates import DataTemplates, check_template
+from idnode.model.errors import (
+    DataTemplateNotFound,
+    IdnodeError,
+    InsufficientPermissions,
+    InvalidHandle,
+    SnmsInvalid,
+)
 from idnode.model.identifier import Identifier
 from idnode.model.permissions import Principal, require_principal
+from idnode.model.template import Template
 from idnode.model.values import HandleValue
 from idnode.registry import Registry
 from idnode.resolver import Resolver
@@ -63,6 +71,28 @@ def parse_identifier(text: str) -> Identifier:
     return identifier
 
 
+class _TemplatesOfRequest:
+    """Checks values against the data templates one request names, each looked up once (a lookup
+    reads the catalog afresh, and a batch of 2,000 items usually names one template)."""
+
+    def __init__(self, data_templates: DataTemplates) -> None:
+        self.data_templates = data_templates
+        self._found: dict[tuple[str, str], Template | DataTemplateNotFound] = {}
+
+    async def check(self, prefix: str, version: str, values: tuple[HandleValue, ...]) -> HandleValue:
+        """As ``DataTemplates.check_values``."""
+        key = (prefix, version)
+        if key not in self._found:
+            try:
+                self._found[key] = await self.data_templates.lookup(prefix, version)
+            except DataTemplateNotFound as missing:
+                self._found[key] = missing
+        found = self._found[key]
+        if isinstance(found, DataTemplateNotFound):
+            raise found
+        return check_template(found, version, values)
+
+
 class SnmsIdentifiers:
     """The identifier operations of the SNMS API; see the module docstring."""
 
@@ -87,7 +117,9 @@ class SnmsIdentifiers:
         resolution = await self.resolver.resolve(identifier, principal=principal)
         return detail(identifier, resolution.values)
 
-    async def _checked(self, principal: Principal | None, obj: Any) -> tuple[Identifier, list[HandleValue]]:
+    async def _checked(
+        self, principal: Principal | None, obj: Any, templates: _TemplatesOfRequest
+    ) -> tuple[Identifier, list[HandleValue]]:
         """Parse one register/update request object, check it against the data template its
         ``templateVersion`` names under its prefix, and return the identifier and the values to store
         (with the TEMPLATE value naming the exact template version, see ``DataTemplates.check_values``).
@@ -95,15 +127,13 @@ class SnmsIdentifiers:
         parsed = SnmsRecord.from_json(obj)
         identifier = parse_identifier(parsed.handle)
         require_owner(principal, identifier)
-        template = await self.data_templates.check_values(
-            identifier.owning_prefix, parsed.template_version, parsed.values
-        )
+        template = await templates.check(identifier.owning_prefix, parsed.template_version, parsed.values)
         parsed.require_unreserved()
         return identifier, parsed.handle_values(template)
 
     async def create(self, principal: Principal | None, obj: Any) -> None:
         """Register one identifier; raise HandleAlreadyExists if it exists (a retry that succeeded)."""
-        identifier, values = await self._checked(principal, obj)
+        identifier, values = await self._checked(principal, obj, _TemplatesOfRequest(self.data_templates))
         await self.registry.put_record(principal, identifier, values, overwrite=False)
 
     async def update(self, principal: Principal | None, obj: Any) -> None:
@@ -157,9 +187,10 @@ class SnmsIdentifiers:
         require_principal(principal)
         errors: dict[int, IdnodeError] = {}
         by_prefix: dict[str, list[BulkItem]] = {}
+        templates = _TemplatesOfRequest(self.data_templates)
         for number, raw in enumerate(raw_items):
             try:
-                identifier, values = await self._checked(principal, raw)
+                identifier, values = await self._checked(principal, raw, templates)
             except IdnodeError as exc:
                 errors[number] = exc
                 continue
