@@ -24,7 +24,6 @@ the one in China (UTC+8), or the UTC date, so clients on either clock get in.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 from datetime import UTC, datetime, timedelta, timezone
 from urllib.parse import unquote
@@ -32,15 +31,11 @@ from urllib.parse import unquote
 from idnode.model.errors import AuthenticationNeeded, InvalidHandle, LoginFailed, SnmsInvalid
 from idnode.model.identifier import ADMIN_SUFFIX, Identifier
 from idnode.model.permissions import Principal
-from idnode.model.values import HS_SECKEY
 from idnode.registry import SECKEY_INDEX, Registry
+from idnode.snms.seckeys import seckey_fingerprint, sha256_hex
 from idnode.snms.tokens import TokenService
 
 CHINA = timezone(timedelta(hours=8))
-
-
-def sha256_hex(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def credential_of(username: str) -> tuple[str, int]:
@@ -81,17 +76,6 @@ class Login:
             raise SnmsInvalid("缺少必要的请求参数: password")
         return username, password
 
-    async def _seckey_fingerprint(self, handle: str, index: int) -> str | None:
-        """SHA-256 of the stored HS_SECKEY hash of ``index:handle`` (None if it has none)."""
-        try:
-            record = await self.repository.get_record(Identifier.parse(handle))
-        except InvalidHandle:
-            return None
-        value = record.by_index().get(index) if record else None
-        if value is None or value.type != HS_SECKEY:
-            return None
-        return sha256_hex(value.data)
-
     async def plain(self, username: object, password: object) -> str:
         """A token for a username and its secret; raise LoginFailed (or the registry's throttling)."""
         username, password = self._fields(username, password)
@@ -107,7 +91,7 @@ class Login:
         return await self.tokens.issue(principal)
 
     async def _remember_digest(self, principal: Principal, digest: str) -> None:
-        fingerprint = await self._seckey_fingerprint(principal.handle, principal.index)
+        fingerprint = await seckey_fingerprint(self.repository, principal.handle, principal.index)
         if fingerprint is None:
             return
         stored = await self.repository.get_login_digest(principal.handle, principal.index)
@@ -130,7 +114,7 @@ class Login:
             raise LoginFailed() from None
         handle = str(identifier)
         stored = await self.repository.get_login_digest(handle, index)
-        fingerprint = await self._seckey_fingerprint(handle, index)
+        fingerprint = await seckey_fingerprint(self.repository, handle, index)
         if stored is None or fingerprint is None or not hmac.compare_digest(stored.seckey, fingerprint):
             raise LoginFailed()
         sent = password.strip().lower().encode()

@@ -5,7 +5,9 @@ A token names the credential it stands for (``sub``, ``<index>:<handle>``), its 
 signed with HMAC-SHA-256 under a random key the node keeps in its database (``node_meta``), so every
 process sharing the database accepts what any of them issued. A token is accepted only while its row
 in ``snms_tokens`` exists and is not revoked, which is what makes it revocable at once (logout); only
-the id is stored, never the token. Expired rows are dropped as new tokens are issued.
+the id is stored, never the token. A token is also bound to the credential's secret key as it was at
+login (its fingerprint, see ``seckeys``): a secret reset ends every token issued before it. Expired
+rows are dropped as new tokens are issued.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from idnode.model.errors import TokenRejected
 from idnode.model.identifier import Identifier
 from idnode.model.permissions import Principal
 from idnode.signing import b64url, b64url_decode
+from idnode.snms.seckeys import seckey_fingerprint
 from idnode.storage.repository import Repository
 
 KEY_META = "snms_token_key"
@@ -52,13 +55,17 @@ class TokenService:
         return b64url(hmac.new(key, signing_input.encode("ascii"), hashlib.sha256).digest())
 
     async def issue(self, principal: Principal) -> str:
-        """A new token for ``principal`` (who has just proved their secret)."""
+        """A new token for ``principal`` (who has just proved their secret); raise TokenRejected if
+        its secret key is gone meanwhile."""
         key = await self._signing_key()
+        fingerprint = await seckey_fingerprint(self.repository, principal.handle, principal.index)
+        if fingerprint is None:
+            raise TokenRejected("密钥已更换，请重新登录获取token")
         now = datetime.now(UTC).replace(microsecond=0)
         expires = now + self.lifetime
         token_id = secrets.token_hex(16)
         async with self.repository.transaction() as tx:
-            await tx.insert_token(token_id, principal.handle, principal.index, expires)
+            await tx.insert_token(token_id, principal.handle, principal.index, fingerprint, expires)
         claims = {
             "jti": token_id,
             "sub": str(principal),
@@ -93,6 +100,9 @@ class TokenService:
             raise TokenRejected("token已失效，请重新登录获取token")
         if stored.expires_at <= datetime.now(UTC):
             raise TokenRejected("token已过期，请重新登录获取token")
+        fingerprint = await seckey_fingerprint(self.repository, stored.handle, stored.index)
+        if fingerprint is None or not hmac.compare_digest(fingerprint, stored.seckey):
+            raise TokenRejected("密钥已更换，请重新登录获取token")
         return Principal(stored.handle, stored.index, is_operator=stored.handle == self.operator_handle)
 
     async def revoke(self, token: str) -> None:

@@ -274,6 +274,7 @@ class StoredToken(NamedTuple):
 
     handle: str
     index: int
+    seckey: str
     expires_at: datetime
     revoked_at: datetime | None
 
@@ -634,14 +635,13 @@ class Transaction:
         await self.conn.execute(statement.on_conflict_do_nothing(index_elements=["key"]))
         return (await self.conn.execute(select(node_meta.c.value).where(node_meta.c.key == key))).scalar_one()
 
-    async def insert_token(self, token_id: str, handle: str, index: int, expires_at: datetime) -> None:
+    async def insert_token(
+        self, token_id: str, handle: str, index: int, seckey: str, expires_at: datetime
+    ) -> None:
         """Record a new bearer token, and forget the tokens that have expired (they are refused anyway)."""
         await self.conn.execute(delete(snms_tokens).where(snms_tokens.c.expires_at < self.now))
-        await self.conn.execute(
-            insert(snms_tokens).values(
-                id=token_id, handle=handle, idx=index, issued_at=self.now, expires_at=expires_at
-            )
-        )
+        row = {"id": token_id, "handle": handle, "idx": index, "seckey": seckey}
+        await self.conn.execute(insert(snms_tokens).values(**row, issued_at=self.now, expires_at=expires_at))
 
     async def revoke_token(self, token_id: str) -> bool:
         """Mark a token revoked; False if there is no such live token."""
@@ -966,6 +966,7 @@ class Repository:
                     select(
                         snms_tokens.c.handle,
                         snms_tokens.c.idx,
+                        snms_tokens.c.seckey,
                         snms_tokens.c.expires_at,
                         snms_tokens.c.revoked_at,
                     ).where(snms_tokens.c.id == token_id)
@@ -974,7 +975,7 @@ class Repository:
         if row is None:
             return None
         revoked = _aware(row.revoked_at) if row.revoked_at is not None else None
-        return StoredToken(row.handle, row.idx, _aware(row.expires_at), revoked)
+        return StoredToken(row.handle, row.idx, row.seckey, _aware(row.expires_at), revoked)
 
     async def get_login_digest(self, handle: str, index: int) -> StoredDigest | None:
         async with self.engines.reader.connect() as conn:

@@ -202,14 +202,16 @@ class OutboxRow(Base):
 
 
 class SnmsTokenRow(Base):
-    """A bearer token issued by the SNMS login (``POST /identity/token``): whose credential it stands for,
-    until when, and whether it was revoked. The token itself is not stored, only its random id."""
+    """A bearer token issued by the SNMS login (``POST /identity/token``): whose credential it stands for
+    (and the fingerprint of that credential's secret key then, see idnode/snms/seckeys.py), until when,
+    and whether it was revoked. The token itself is not stored, only its random id."""
 
     __tablename__ = "snms_tokens"
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     handle: Mapped[str] = mapped_column(String(400))
     idx: Mapped[int] = mapped_column(Integer)
+    seckey: Mapped[str] = mapped_column(String(64))
     issued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)

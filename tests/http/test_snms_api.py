@@ -492,6 +492,10 @@ async def test_requests_without_a_live_token_are_refused(
         session, node, "POST", "/identityv2/data", other, item(handle, (2000, "name", "v"))
     )
     ok(status, answer)  # logging out ends that token only
+    async with session.post(f"{node.url}/api/enterprises/{prefix}/secret", headers=operator(node)) as resp:
+        assert resp.status == 200
+    status, answer = await snms(session, node, "GET", "/identityv2/data/detail", other, handle=handle)
+    refused(status, answer, 401, -1, "密钥已更换，请重新登录获取token")  # a secret reset ends them all
 
 
 async def test_an_expired_token_is_refused(tuned_node: Server, session: aiohttp.ClientSession) -> None:

@@ -1,4 +1,5 @@
-"""SNMS bearer tokens on the core (SQLite and PostgreSQL): issue, verify, revoke, expire."""
+"""SNMS bearer tokens on the core (SQLite and PostgreSQL): issue, verify, revoke, expire, and end with
+the secret they were issued under."""
 
 from __future__ import annotations
 
@@ -10,22 +11,21 @@ import pytest
 from idnode.config import Settings
 from idnode.core import open_core
 from idnode.model.errors import TokenRejected
-from idnode.model.permissions import Principal
 from idnode.snms.tokens import TokenService
-
-ADMIN = Principal("88.999.1001/ADMIN", 300)
+from tests.test_bulk import onboard
 
 
 async def test_a_token_stands_for_its_credential_until_revoked(settings: Settings) -> None:
     async with open_core(settings) as core:
         tokens = core.snms.tokens
-        token = await tokens.issue(ADMIN)
+        admin = await onboard(core, 1)
+        token = await tokens.issue(admin)
         operator = await tokens.issue(core.local_operator)
-        assert await tokens.verify(token) == ADMIN
+        assert await tokens.verify(token) == admin
         assert (await tokens.verify(operator)).is_operator
         # Another process sharing the database (a new service, no cached key) accepts it too.
         other = TokenService(core.repository, core.registry.operator_handle, 60)
-        assert await other.verify(token) == ADMIN
+        assert await other.verify(token) == admin
         await tokens.revoke(token)
         with pytest.raises(TokenRejected, match="失效"):
             await other.verify(token)
@@ -34,10 +34,20 @@ async def test_a_token_stands_for_its_credential_until_revoked(settings: Setting
         assert await tokens.verify(operator) == core.local_operator
 
 
+async def test_a_secret_reset_ends_the_tokens_issued_before_it(settings: Settings) -> None:
+    async with open_core(settings) as core:
+        admin = await onboard(core, 2)
+        token = await core.snms.tokens.issue(admin)
+        await core.registry.reset_enterprise_secret(core.local_operator, admin.prefix)
+        with pytest.raises(TokenRejected, match="密钥已更换"):
+            await core.snms.tokens.verify(token)
+        assert await core.snms.tokens.verify(await core.snms.tokens.issue(admin)) == admin
+
+
 async def test_forged_and_expired_tokens_are_refused(settings: Settings) -> None:
     async with open_core(replace(settings, snms_token_seconds=1)) as core:
         tokens = core.snms.tokens
-        token = await tokens.issue(ADMIN)
+        token = await tokens.issue(core.local_operator)
         header, body, signature = token.split(".")
         forged_claims = body[:-4] + ("AAAA" if body[-4:] != "AAAA" else "BBBB")
         for bad in (f"{header}.{forged_claims}.{signature}", "x.y.z", "token", "tökén"):
