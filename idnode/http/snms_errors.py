@@ -94,9 +94,16 @@ ANSWERS: dict[type[IdnodeError], Answer] = {
 }
 
 
+# An error only the root entry covers but whose Handle responseCode says "busy, retry" (3) is answered
+# as busy, not as an internal error: front-end-neutral errors may be added to the hierarchy later.
+BUSY_CODE = 3
+
+
 def answer_for(exc: IdnodeError, *, item: bool = False) -> tuple[int, str]:
     """(SNMS status, message) for an error; ``item``: as a batch's per-item result says it."""
     answer = next(ANSWERS[cls] for cls in type(exc).__mro__ if cls in ANSWERS)
+    if answer is ANSWERS[IdnodeError] and exc.response_code == BUSY_CODE:
+        answer = ANSWERS[ConflictingUpdate]
     message = (item and answer.item) or answer.message
     if message is None:
         return answer.status, exc.message
@@ -106,7 +113,11 @@ def answer_for(exc: IdnodeError, *, item: bool = False) -> tuple[int, str]:
 def envelope(
     data: Any, status: int = SUCCESS, message: str = SUCCESS_MESSAGE, http: int = 200
 ) -> web.Response:
-    headers = {"WWW-Authenticate": 'Bearer realm="snms"'} if http == 401 else None
+    headers = {}
+    if http == 401:
+        headers["WWW-Authenticate"] = 'Bearer realm="snms"'
+    if http == 503:
+        headers["Retry-After"] = "1"  # as the Handle API answers "busy"
     return json_response({"status": status, "message": message, "data": data}, http, headers=headers)
 
 
