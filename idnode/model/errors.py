@@ -189,3 +189,7 @@ class TemplateInUse(IdnodeError):
     """Stored records use this template version, so it cannot be deleted."""
 
     response_code = 202
+
+
+class BackupError(IdnodeError):
+    """The backup could not be made or restored."""
