@@ -71,6 +71,9 @@ class Settings:
     snms_token_seconds: int = 86400  # lifetime of an SNMS bearer token (the SNMS docs: 24 h)
     snms_day_salted_login: bool = False  # keep sha256(secret) at plaintext logins for /identity/token/v1
     public_log: bool = False  # let anyone read /api/log/entries (it names every handle changed)
+    login_failures_per_account: int = 10  # failed logins before an account is refused (0 = no limit)
+    login_failures_per_client: int = 100  # failed logins before a client address is refused (0 = none)
+    login_failure_window_seconds: float = 300.0  # how long a refusal lasts, from the first failure
     config_file: Path | None = field(default=None, compare=False)
 
     @property

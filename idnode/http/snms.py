@@ -50,12 +50,13 @@ async def _credentials(request: web.Request) -> tuple[Any, Any]:
 
 @snms_endpoint
 async def login(request: web.Request) -> Any:
-    return {"token": await request.app[SNMS].login.plain(*await _credentials(request))}
+    # The peer address, as the Handle API counts failures (a forwarded-for header could be forged).
+    return {"token": await request.app[SNMS].login.plain(*await _credentials(request), request.remote)}
 
 
 @snms_endpoint
 async def login_day_salted(request: web.Request) -> Any:
-    return {"token": await request.app[SNMS].login.day_salted(*await _credentials(request))}
+    return {"token": await request.app[SNMS].login.day_salted(*await _credentials(request), request.remote)}
 
 
 @snms_endpoint

@@ -5,7 +5,8 @@ appendix (docs/dev-tools/snms/attachment.md): 1 success; -1 not logged in (and, 
 系统繁忙: busy, retry); -2 business failure, the message says why; -3 no permission; -4 internal
 error. Messages are Chinese, as the documented examples are; where the table says so, the node's
 own (English) explanation follows. The HTTP status is the one the Handle API gives the same error
-(idnode/http/errors.py), with ``WWW-Authenticate: Bearer`` on 401.
+(idnode/http/errors.py), with ``WWW-Authenticate: Bearer`` on 401 and ``Retry-After`` on 429 (too
+many failed logins) and 503 (busy).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 
 from aiohttp import web
 
-from idnode.http.errors import http_status, json_response
+from idnode.http.errors import STATUS_BY_ERROR, http_status, json_response
 from idnode.model.errors import (
     AuthenticationFailed,
     AuthenticationNeeded,
@@ -34,6 +35,7 @@ from idnode.model.errors import (
     InvalidTemplate,
     InvalidValue,
     LoginFailed,
+    LoginThrottled,
     PrefixNotHere,
     ProtocolError,
     ReadOnlyMirror,
@@ -68,6 +70,7 @@ class Answer:
 ANSWERS: dict[type[IdnodeError], Answer] = {
     SnmsInvalid: Answer(-2, None),
     LoginFailed: Answer(-2, None),
+    LoginThrottled: Answer(-2, "登录失败次数过多，请稍后再试"),
     TokenRejected: Answer(-1, None),
     AuthenticationNeeded: Answer(-1, "没有登录，需要验证"),
     AuthenticationFailed: Answer(-1, "没有登录，需要验证"),
@@ -111,19 +114,22 @@ def answer_for(exc: IdnodeError, *, item: bool = False) -> tuple[int, str]:
 
 
 def envelope(
-    data: Any, status: int = SUCCESS, message: str = SUCCESS_MESSAGE, http: int = 200
+    data: Any, status: int = SUCCESS, message: str = SUCCESS_MESSAGE, http: int = 200, retry_after: int = 1
 ) -> web.Response:
     headers = {}
     if http == 401:
         headers["WWW-Authenticate"] = 'Bearer realm="snms"'
-    if http == 503:
-        headers["Retry-After"] = "1"  # as the Handle API answers "busy"
+    if http in (429, 503):
+        headers["Retry-After"] = str(retry_after)  # as the Handle API answers them
     return json_response({"status": status, "message": message, "data": data}, http, headers=headers)
 
 
 def error_envelope(exc: IdnodeError) -> web.Response:
+    """The SNMS answer to an error, with the HTTP status the Handle API gives it."""
     status, message = answer_for(exc)
-    return envelope(None, status, message, http_status(exc.response_code))
+    http = STATUS_BY_ERROR.get(type(exc)) or http_status(exc.response_code)
+    retry_after = exc.retry_after if isinstance(exc, LoginThrottled) else 1
+    return envelope(None, status, message, http, retry_after)
 
 
 def item_result(handle: str, error: IdnodeError | None) -> dict[str, Any]:

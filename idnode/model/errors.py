@@ -131,6 +131,20 @@ class TokenRejected(AuthenticationNeeded):
     """没有登录，需要验证"""
 
 
+class LoginThrottled(IdnodeError):
+    """Too many failed logins for this account or from this client; try again later.
+
+    ``retry_after`` is the whole seconds to wait. Handle has no code for this; RC 3 (server too busy)
+    is the one its clients treat as "retry later", and the secret was not checked.
+    """
+
+    response_code = 3
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class AuthenticationFailed(IdnodeError):
     """Authentication failed."""
 
@@ -204,3 +218,7 @@ class TemplateInUse(IdnodeError):
 class SnmsInvalid(InvalidValue):
     """An SNMS business API request (or one item of it) is refused; the message, in Chinese as that API
     answers, says why (see idnode/snms/)."""
+
+
+class BackupError(IdnodeError):
+    """The backup could not be made or restored."""

@@ -76,12 +76,14 @@ class Login:
             raise SnmsInvalid("缺少必要的请求参数: password")
         return username, password
 
-    async def plain(self, username: object, password: object) -> str:
-        """A token for a username and its secret; raise LoginFailed (or the registry's throttling)."""
+    async def plain(self, username: object, password: object, client: str | None) -> str:
+        """A token for a username and its secret; raise LoginFailed, or LoginThrottled after too many
+        failures for the account or from ``client`` (the caller's address), as ``Registry.authenticate``
+        decides."""
         username, password = self._fields(username, password)
         handle, index = credential_of(username)
         try:
-            principal = await self.registry.authenticate(handle, index, password)
+            principal = await self.registry.authenticate(handle, index, password, client=client)
         except AuthenticationNeeded as exc:
             if type(exc) is AuthenticationNeeded:  # a wrong credential; anything more specific passes
                 raise LoginFailed() from None
@@ -100,26 +102,38 @@ class Login:
         async with self.repository.transaction() as tx:
             await tx.put_login_digest(principal.handle, principal.index, digest, fingerprint)
 
-    async def day_salted(self, username: object, password: object, now: datetime | None = None) -> str:
+    async def day_salted(
+        self, username: object, password: object, client: str | None, now: datetime | None = None
+    ) -> str:
         """A token for a username and ``sha256(sha256(secret) + day)``; raise LoginFailed, or
-        SnmsInvalid when the day-salted login is off."""
+        SnmsInvalid when the day-salted login is off. Failures count against the account and
+        ``client`` in the registry's login throttle, like plaintext ones (LoginThrottled)."""
         username, password = self._fields(username, password)
         self.repository.require_writable()
         if not self.day_salted_enabled:
             raise SnmsInvalid("本节点未开启密文登录，请使用 /identity/token")
+        throttle = self.registry.throttle
         handle, index = credential_of(username)
         try:
             identifier = Identifier.parse(handle)
         except InvalidHandle:
+            throttle.check(None, client)
+            throttle.failed(None, client)
             raise LoginFailed() from None
-        handle = str(identifier)
+        handle, account = str(identifier), f"{index}:{identifier}"
+        throttle.check(account, client)
         stored = await self.repository.get_login_digest(handle, index)
         fingerprint = await seckey_fingerprint(self.repository, handle, index)
-        if stored is None or fingerprint is None or not hmac.compare_digest(stored.seckey, fingerprint):
-            raise LoginFailed()
         sent = password.strip().lower().encode()
         days = login_days(now or datetime.now(UTC))
-        if not any(hmac.compare_digest(sent, day_salted(stored.digest, day).encode()) for day in days):
+        if (
+            stored is None
+            or fingerprint is None
+            or not hmac.compare_digest(stored.seckey, fingerprint)
+            or not any(hmac.compare_digest(sent, day_salted(stored.digest, day).encode()) for day in days)
+        ):
+            throttle.failed(account, client)
             raise LoginFailed()
+        throttle.succeeded(account)
         operator = identifier == self.registry.operator_handle
         return await self.tokens.issue(Principal(handle, index, is_operator=operator))

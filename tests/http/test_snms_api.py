@@ -172,6 +172,23 @@ async def test_the_day_salted_login_works_after_a_plaintext_login_until_the_secr
     refused(status, answer, 401, -2, "用户名/密码错误！")
 
 
+async def test_failed_logins_are_throttled_as_handle_logins_are(
+    node: Server, session: aiohttp.ClientSession
+) -> None:
+    prefix, auth = await onboard(session, node)
+    wrong = {"username": prefix, "password": "wrong"}
+    for _ in range(10):  # login_failures_per_account
+        status, answer = await snms(session, node, "POST", "/identity/token", body=wrong)
+        refused(status, answer, 401, -2, "用户名/密码错误！")
+    right = {"username": f"300:{prefix}/ADMIN", "password": auth.secret}
+    async with session.post(f"{node.url}/identity/token", json=right) as resp:
+        answer = await resp.json()
+        assert (resp.status, answer["status"], answer["data"]) == (429, -2, None)
+        assert answer["message"] == "登录失败次数过多，请稍后再试" and int(resp.headers["Retry-After"]) > 0
+    async with session.get(f"{node.url}/api/handles?prefix={prefix}&pageSize=0", headers=auth) as resp:
+        assert resp.status == 429  # the same account, throttled for Handle Basic authentication too
+
+
 async def test_the_day_salted_login_is_off_unless_the_operator_turns_it_on(
     node: Server, session: aiohttp.ClientSession
 ) -> None:
