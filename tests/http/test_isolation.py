@@ -1,7 +1,10 @@
 """Tenant isolation matrix: every write operation of the HTTP API, on every kind of target, with every
 kind of credential, against one real node; exactly the allowed cells succeed, and a refused cell
 changes nothing (the target, its prefix's listing, its enterprise, its owner's login, the templates,
-the enterprises and the transparency log are the same before and after).
+the enterprises and the transparency log are the same before and after). The SNMS business API's
+writes (``/identityv2/data``...) are cells too: they log in with the credential and send its bearer
+token, and answer an SNMS status (a batch: its item's code) where the Handle API answers a
+responseCode; either way 1 is success.
 
 Credentials: none, a wrong password (for A's account), enterprise A's, a suspended enterprise S's,
 the operator's. Targets: B's identifiers, B's prefix handle ``0.NA/<B>``, B's admin handle
@@ -35,6 +38,12 @@ AUTH = (401, 402)  # no or unverifiable credentials
 DENY = (403, 401)  # a verified caller without the permission
 OK = (200, 1)
 CREATED = (201, 1)
+SNMS_AUTH = (401, -1)  # SNMS: no live token (none sent, or the login failed)
+SNMS_DENY = (403, -3)
+SNMS_ITEM_DENY = (200, -3)  # a batch is answered, its item refused
+SNMS_OK = (200, 1)
+# Logging in and out changes no identifier, enterprise or template: not cells of the matrix.
+SESSION_ROUTES = {("POST", "/identity/token"), ("POST", "/identity/token/v1"), ("DELETE", "/identity/token")}
 _serial = itertools.count(1)
 
 
@@ -51,6 +60,7 @@ class World:
     b: Firm
     s: Firm  # suspended
     template: str  # a template name the operator added
+    snms_template: str  # a node-wide template of string fields, for SNMS registrations
 
     def credentials(self, kind: str) -> Credentials | None:
         return {
@@ -321,6 +331,79 @@ async def add_enterprise(
     return await _send(session, "POST", _api(world, "enterprises"), auth, json=body)
 
 
+async def _snms(
+    session: aiohttp.ClientSession,
+    world: World,
+    auth: Credentials | None,
+    method: str,
+    path: str,
+    body: Any,
+) -> tuple[int, int]:
+    """Log in to the SNMS API with ``auth`` and send one request with the token (none if there is no
+    credential or the login fails); answer (HTTP status, SNMS status or a batch's item code)."""
+    headers = {}
+    if auth is not None:
+        login = {"username": auth.username, "password": auth.secret}
+        async with session.post(f"{world.node.url}/identity/token", json=login) as resp:
+            answer = await resp.json()
+        if answer["status"] == 1:
+            headers["Authorization"] = f"Bearer {answer['data']['token']}"
+    async with session.request(method, f"{world.node.url}{path}", json=body, headers=headers) as resp:
+        answer = await resp.json()
+        data = answer["data"]
+        return resp.status, data[0]["code"] if isinstance(data, list) else answer["status"]
+
+
+def _snms_record(world: World, handle: str) -> dict[str, Any]:
+    value = {"index": 2000, "type": "name", "data": {"format": "string", "value": "SNMS"}}
+    return {"handle": handle, "templateVersion": f"{world.snms_template}@1", "value": [value]}
+
+
+def _new_handle(t: Target) -> str:
+    assert t.firm is not None
+    return f"{t.firm.prefix}/SN-{next(_serial)}"
+
+
+async def snms_create(
+    session: aiohttp.ClientSession, world: World, t: Target, auth: Credentials | None
+) -> tuple[int, int]:
+    return await _snms(session, world, auth, "POST", "/identityv2/data", _snms_record(world, _new_handle(t)))
+
+
+async def snms_update(
+    session: aiohttp.ClientSession, world: World, t: Target, auth: Credentials | None
+) -> tuple[int, int]:
+    assert t.handle is not None
+    return await _snms(session, world, auth, "PUT", "/identityv2/data", _snms_record(world, t.handle))
+
+
+async def snms_delete(
+    session: aiohttp.ClientSession, world: World, t: Target, auth: Credentials | None
+) -> tuple[int, int]:
+    return await _snms(session, world, auth, "DELETE", "/identityv2/data", {"handle": t.handle})
+
+
+async def snms_batch_create(
+    session: aiohttp.ClientSession, world: World, t: Target, auth: Credentials | None
+) -> tuple[int, int]:
+    body = [_snms_record(world, _new_handle(t))]
+    return await _snms(session, world, auth, "POST", "/identityv2/data/batchCreate", body)
+
+
+async def snms_batch_update(
+    session: aiohttp.ClientSession, world: World, t: Target, auth: Credentials | None
+) -> tuple[int, int]:
+    assert t.handle is not None
+    body = [_snms_record(world, t.handle)]
+    return await _snms(session, world, auth, "PUT", "/identityv2/data/batchUpdate", body)
+
+
+async def snms_batch_delete(
+    session: aiohttp.ClientSession, world: World, t: Target, auth: Credentials | None
+) -> tuple[int, int]:
+    return await _snms(session, world, auth, "DELETE", "/identityv2/data/batchDelete", [t.handle])
+
+
 # -- the table ---------------------------------------------------------------------------------------
 
 TargetMaker = Callable[[aiohttp.ClientSession, World, bool], Awaitable[Target]]
@@ -341,6 +424,12 @@ ROUTES: dict[Operation, tuple[str, str]] = {
     add_enterprise: ("POST", "/api/enterprises"),
     add_template: ("POST", "/api/templates"),
     delete_template: ("DELETE", "/api/templates/{name}/{version}"),
+    snms_create: ("POST", "/identityv2/data"),
+    snms_update: ("PUT", "/identityv2/data"),
+    snms_delete: ("DELETE", "/identityv2/data"),
+    snms_batch_create: ("POST", "/identityv2/data/batchCreate"),
+    snms_batch_update: ("PUT", "/identityv2/data/batchUpdate"),
+    snms_batch_delete: ("DELETE", "/identityv2/data/batchDelete"),
 }
 
 
@@ -364,6 +453,14 @@ ITEM_OPERATIONS: dict[Operation, tuple[int, int]] = {
     bulk: OK,
 }
 VALUE_OPERATIONS = (replace, add_value, modify_value, remove_value, delete)
+SNMS_OPERATIONS = {
+    snms_create: SNMS_DENY,
+    snms_update: SNMS_DENY,
+    snms_delete: SNMS_DENY,
+    snms_batch_create: SNMS_ITEM_DENY,
+    snms_batch_update: SNMS_ITEM_DENY,
+    snms_batch_delete: SNMS_ITEM_DENY,
+}
 
 TABLE: list[tuple[Operation, TargetMaker, dict[str, tuple[int, int]]]] = [
     *[(op, b_item, operator_only(ok)) for op, ok in ITEM_OPERATIONS.items()],
@@ -381,6 +478,13 @@ TABLE: list[tuple[Operation, TargetMaker, dict[str, tuple[int, int]]]] = [
     (add_template, templates, operator_only(CREATED)),
     (delete_template, templates, operator_only(OK)),
     (add_enterprise, enterprises, operator_only(CREATED)),
+    # The SNMS API on the same identifiers: only their enterprise (unless suspended) and the operator.
+    *[(op, b_item, row(SNMS_AUTH, SNMS_AUTH, deny, deny, SNMS_OK)) for op, deny in SNMS_OPERATIONS.items()],
+    *[
+        (op, a_item, row(SNMS_AUTH, SNMS_AUTH, SNMS_OK, deny, SNMS_OK))
+        for op, deny in SNMS_OPERATIONS.items()
+    ],
+    *[(op, s_item, row(SNMS_AUTH, SNMS_AUTH, deny, deny, SNMS_OK)) for op, deny in SNMS_OPERATIONS.items()],
 ]
 CELLS = [
     pytest.param(
@@ -389,6 +493,19 @@ CELLS = [
     for op, target, expected in TABLE
     for credential in CREDENTIALS
 ]
+
+
+def string_template(name: str) -> dict[str, Any]:
+    """A template whose one field is a string, at index 2000: records may hold it as a value."""
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": f"urn:idnode:template:{name}",
+        "title": "隔离测试数据模板",
+        "x-title-en": "Isolation test data template",
+        "type": "object",
+        "properties": {"name": {"title": "名称", "type": "string", "maxLength": 64, "x-id-index": 2000}},
+        "additionalProperties": False,
+    }
 
 
 # -- the node and the world --------------------------------------------------------------------------
@@ -406,11 +523,12 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     async def build() -> World:
         async with aiohttp.ClientSession() as session:
             a, b, s = [Firm(*await onboard(session, node)) for _ in range(3)]
-            partial = World(node, a, b, s, f"iso-shared-{next(_serial)}")
+            partial = World(node, a, b, s, f"iso-shared-{next(_serial)}", f"iso-snms-{next(_serial)}")
             await _patch(session, partial, s.prefix, {"status": "suspended"})
             url = f"{node.url}/api/templates"
-            async with session.post(url, json=new_template(partial.template), headers=operator(node)) as resp:
-                assert resp.status == 201, await resp.text()
+            for document in (new_template(partial.template), string_template(partial.snms_template)):
+                async with session.post(url, json=document, headers=operator(node)) as resp:
+                    assert resp.status == 201, await resp.text()
             return partial
 
     try:
@@ -454,7 +572,7 @@ async def test_cell(
     credential: str,
     expected: tuple[int, int],
 ) -> None:
-    allowed = expected[0] < 300
+    allowed = expected[1] == 1  # responseCode 1, SNMS status 1
     instance = await target(session, world, allowed)
     before = await snapshot(session, world, instance)
     answer = await operation(session, world, instance, world.credentials(credential))
@@ -474,5 +592,5 @@ def test_the_matrix_covers_every_write_route() -> None:
         for route in app.router.routes()
         if route.method not in ("GET", "HEAD", "OPTIONS") and route.resource is not None
     }
-    assert writes == set(ROUTES.values())
+    assert writes - SESSION_ROUTES == set(ROUTES.values())
     assert {op for op, _, _ in TABLE} == set(ROUTES)
