@@ -97,11 +97,11 @@ class Industry:
         category, specific, trade, subclass = codes
         if category not in INDUSTRY_DIVISIONS:
             raise DataTemplateInvalid(f"行业门类{category}不存在（GB/T 4754-2017 门类为A至T）")
-        if not re.fullmatch(r"\d{2}", specific) or int(specific) not in INDUSTRY_DIVISIONS[category]:
+        if not re.fullmatch(r"[0-9]{2}", specific) or int(specific) not in INDUSTRY_DIVISIONS[category]:
             raise DataTemplateInvalid(f"行业大类{specific}不属于门类{category}")
-        if not re.fullmatch(r"\d{3}", trade) or not trade.startswith(specific):
+        if not re.fullmatch(r"[0-9]{3}", trade) or not trade.startswith(specific):
             raise DataTemplateInvalid(f"行业中类{trade}不属于大类{specific}")
-        if not re.fullmatch(r"\d{4}", subclass) or not subclass.startswith(trade):
+        if not re.fullmatch(r"[0-9]{4}", subclass) or not subclass.startswith(trade):
             raise DataTemplateInvalid(f"行业小类{subclass}不属于中类{trade}")
         return cls(category, specific, trade, subclass)
 
@@ -301,7 +301,7 @@ def _whole(raw: Any, what: str) -> int | None:
     """A whole number as v5 requests send it (the documented examples quote some: ``"2000"``)."""
     if raw is None:
         return None
-    if isinstance(raw, str) and re.fullmatch(r"\d{1,10}", raw.strip()):
+    if isinstance(raw, str) and re.fullmatch(r"[0-9]{1,10}", raw.strip()):
         return int(raw)
     if isinstance(raw, int) and not isinstance(raw, bool):
         return raw
@@ -314,8 +314,8 @@ def template_key(body: Any) -> tuple[str, str]:
         raise DataTemplateInvalid("请求参数格式错误，应为JSON对象")
     prefix = _text(body, "prefix", MAX_PREFIX).strip().lower()
     version = _text(body, "version", MAX_VERSION)
-    if not version.strip() or "@" in version or any(not c.isprintable() for c in version):
-        raise DataTemplateInvalid("模板版本须为可打印字符，且不能包含@")
+    if not version.strip() or any(not c.isprintable() for c in version):
+        raise DataTemplateInvalid("模板版本须为可打印字符")
     return prefix, version
 
 
@@ -385,6 +385,8 @@ def parse_request(body: Any, current: DataTemplate | None = None) -> DataTemplat
     new version: items it leaves out are not in it.
     """
     prefix, version = template_key(body)
+    if "@" in version:  # "<name>@<version>" names catalog versions (see idnode.data_templates)
+        raise DataTemplateInvalid("模板版本不能包含@")
     kind = _whole(body.get("type"), "type")
     if kind not in OBJECT_TYPES:
         raise DataTemplateInvalid("参数type必须为1（主动标识载体）或2（其他）")
