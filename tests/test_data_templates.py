@@ -30,6 +30,7 @@ from idnode.model.errors import (
     DataTemplateInvalid,
     DataTemplateNotFound,
     InsufficientPermissions,
+    InvalidTemplate,
     InvalidValue,
     TemplateInUse,
     TemplateMismatch,
@@ -254,6 +255,28 @@ def test_a_change_keeps_items_by_index_and_numbers_new_ones() -> None:
     body["items"][0].pop("idIndex")
     with pytest.raises(DataTemplateInvalid, match="idType model 已在模板中（索引2000）"):
         parse_request(body, current)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda d: d["x-snms"].pop("industryTrade"), "x-snms must hold strings"),
+        (lambda d: d["x-snms"].update(type="1"), "x-snms must hold strings"),
+        (
+            lambda d: d["properties"]["color"].update({"x-id-index": 2000}),
+            "x-id-index 2000 is reserved or used",
+        ),
+        (lambda d: d["properties"]["color"].update({"x-id-index": 1001}), "x-id-index 1001 is reserved"),
+        (lambda d: d["properties"]["color"].update({"x-id-index": 300}), "x-id-index must be a whole number"),
+        (lambda d: d["properties"]["color"].update({"x-state": 2}), "x-state must be 0"),
+        (lambda d: d["properties"]["color"].update({"x-required": "yes"}), "x-required must be true"),
+    ],
+)
+def test_documents_with_broken_v5_keywords_are_not_templates(change: Any, message: str) -> None:
+    document = parse_request(request("88.999.1001")).document()
+    change(document)
+    with pytest.raises(InvalidTemplate, match=message):
+        check_document(document)
 
 
 def test_catalog_names_are_valid_and_tell_versions_apart() -> None:
