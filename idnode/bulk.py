@@ -233,6 +233,51 @@ class BulkRegistrar:
                     progress(result)
         return result
 
+    async def delete(
+        self, principal: Principal | None, items: Sequence[tuple[int, Identifier]]
+    ) -> list[BulkFailure]:
+        """Delete numbered identifiers, at most ``MAX_BATCH``, in one transaction, each checked as
+        ``Registry.delete`` checks it and audited, logged and reported as it does. Returns the items not
+        deleted: absent (HandleNotFound; also an item repeating an earlier one) or refused by their
+        record's HS_ADMIN values (InsufficientPermissions); the rest are deleted. Raises like
+        ``register`` for a prefix the principal may not write to (nothing is deleted then).
+        """
+        self.repository.require_writable()
+        self.registry.require_principal(principal)
+        assert principal is not None
+        if len(items) > MAX_BATCH:
+            raise ValueError(f"at most {MAX_BATCH} items per call")
+        for _ in range(MAX_RETRIES):
+            try:
+                async with self.repository.transaction() as tx:
+                    return await self._delete(tx, principal, items)
+            except _RecordMoved:
+                continue  # changed concurrently since the query: the next attempt sees it
+        raise ConflictingUpdate()
+
+    async def _delete(
+        self, tx: Transaction, principal: Principal, items: Sequence[tuple[int, Identifier]]
+    ) -> list[BulkFailure]:
+        for identifier in _representatives(identifier for _, identifier in items):
+            await self.registry.require_writable_prefix(tx, principal, identifier)
+        stored = await tx.get_records([str(identifier) for _, identifier in items], lock=True)
+        failures: list[BulkFailure] = []
+        doomed: list[Record] = []
+        for number, identifier in items:
+            handle = str(identifier)
+            current = stored.pop(handle, None)  # popped: a repeated item finds it gone
+            try:
+                if current is None:
+                    raise HandleNotFound(f"Handle {handle} not found.")
+                await self.registry.require_delete(tx, principal, current)
+            except (HandleNotFound, InsufficientPermissions) as exc:
+                failures.append(BulkFailure.of(number, handle, exc))
+                continue
+            doomed.append(current)
+        if not await self.committer.delete_many(tx, str(principal), doomed):
+            raise _RecordMoved()
+        return failures
+
     async def _commit(
         self, principal: Principal, batch: _Batch, update_existing: bool, create_missing: bool, dry_run: bool
     ) -> _Outcome:

@@ -238,12 +238,23 @@ class Committer:
 
     async def delete(self, tx: Transaction, actor: str, current: Record) -> bool:
         """Delete ``current``; False if the record moved on (retry)."""
-        if not await tx.delete_record(current.identifier, current.version):
+        return await self.delete_many(tx, actor, [current])
+
+    async def delete_many(self, tx: Transaction, actor: str, records: Sequence[Record]) -> bool:
+        """Delete each of ``records``, each audited, logged and reported, with a few statements; False
+        if any moved on (retry; the caller must roll back the transaction, which holds the deletes
+        made before it)."""
+        if not records:
+            return True
+        if not await tx.delete_records([(r.identifier, r.version) for r in records]):
             return False
-        handle = str(current.identifier)
-        await tx.drop_derived([handle])
-        await tx.add_audit(actor, DELETE, handle, audit_form(current), None)
-        await self._log_and_report(tx, [current], [(handle, DELETE, None, epoch())])
+        handles = [str(r.identifier) for r in records]
+        await tx.drop_derived(handles)
+        await tx.add_audits(
+            actor, DELETE, [(h, audit_form(r), None) for h, r in zip(handles, records, strict=True)]
+        )
+        now = epoch()
+        await self._log_and_report(tx, records, [(h, DELETE, None, now) for h in handles])
         return True
 
     async def mirror(

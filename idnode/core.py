@@ -95,6 +95,7 @@ async def open_core(settings: Settings) -> AsyncIterator[Core]:
         keyring = KeyRing(repository, committer, settings)
         counter = ResolutionCounter() if settings.count_resolutions else None
         bulk = BulkRegistrar(registry)
+        data_templates = DataTemplates(templates, repository)
         resolver = Resolver(
             repository, cache, settings.negative_cache_seconds, counter, referrer_for(settings, session)
         )
@@ -108,11 +109,11 @@ async def open_core(settings: Settings) -> AsyncIterator[Core]:
             gs1=Gs1Resolver(repository, f"idnode {settings.node_prefix_canonical} GS1 resolver", counter),
             stats=Stats(repository, settings),
             searcher=Searcher(repository),
-            data_templates=DataTemplates(templates, repository),
+            data_templates=data_templates,
             keyring=keyring,
             log=TransparencyLog(repository, keyring.active_key, mirrored=bool(settings.mirror_of)),
             templates=templates,
-            snms=Snms.build(bulk, resolver, None),
+            snms=Snms.build(bulk, resolver, data_templates),
             operator_secret=secret,
             session=session,
         )

@@ -397,12 +397,7 @@ class Registry:
             async with self.repository.transaction() as tx:
                 current = await self._existing(tx, principal, identifier)
                 if chosen is None:
-                    if identifier == admin_handle(identifier.prefix) and not principal.is_operator:
-                        raise InsufficientPermissions(
-                            "The enterprise admin handle holds your credential; "
-                            "only the operator can delete it."
-                        )
-                    await self._require(tx, principal, identifier, Permission.DELETE_HANDLE, current.admins())
+                    await self.require_delete(tx, principal, current)
                     if await self.committer.delete(tx, str(principal), current):
                         return WriteResult(None)
                     continue
@@ -498,6 +493,17 @@ class Registry:
         prefix_record = await tx.get_record(prefix_handle(identifier.owning_prefix))
         admins = prefix_record.admins() if prefix_record else []
         await self._require(tx, principal, identifier, Permission.ADD_HANDLE, admins)
+
+    async def require_delete(self, tx: Transaction, principal: Principal, record: Record) -> None:
+        """Raise InsufficientPermissions unless ``principal`` may delete ``record``: DELETE_HANDLE as
+        its HS_ADMIN values grant it; an enterprise admin handle (it holds the credential) only by the
+        operator."""
+        identifier = record.identifier
+        if identifier == admin_handle(identifier.prefix) and not principal.is_operator:
+            raise InsufficientPermissions(
+                "The enterprise admin handle holds your credential; only the operator can delete it."
+            )
+        await self._require(tx, principal, identifier, Permission.DELETE_HANDLE, record.admins())
 
     async def require_value_change(
         self,

@@ -18,6 +18,7 @@ from idnode.model.enterprise import EnterpriseDraft
 from idnode.model.errors import (
     AuthenticationNeeded,
     EnterpriseSuspended,
+    HandleNotFound,
     InsufficientPermissions,
     PrefixNotHere,
 )
@@ -380,6 +381,54 @@ async def test_a_dry_run_counts_what_a_run_does_and_writes_nothing(core: Core, b
     real = await bulk.register(admin, batch, update_existing=True, batch_size=2)
     assert dry.to_json() == real.to_json()
     assert (real.created, real.updated, real.unchanged, real.failed) == (2, 1, 1, 1)
+
+
+async def test_an_update_only_run_creates_nothing(core: Core, bulk: BulkRegistrar) -> None:
+    admin = await onboard(core, 14)
+    await bulk.register(admin, items(admin, 1))
+    batch = [*items(admin, 1), (Identifier(admin.prefix, "BULK-0001"), values(1))]
+    result = await bulk.register(admin, batch, update_existing=True, create_missing=False)
+    assert (result.created, result.unchanged, result.failed) == (0, 1, 1)
+    assert [(f.index, f.response_code) for f in result.failures] == [(1, 100)]
+    assert isinstance(result.failures[0].error, HandleNotFound)
+    assert await core.repository.get_record(Identifier(admin.prefix, "BULK-0001")) is None
+
+
+async def test_bulk_deletes_are_audited_logged_and_reported_like_single_ones(
+    core: Core, bulk: BulkRegistrar
+) -> None:
+    admin = await onboard(core, 15)
+    await bulk.register(admin, items(admin, 3))
+    doomed = [Identifier(admin.prefix, f"BULK-{n:04d}") for n in range(3)]
+    await core.registry.delete(admin, doomed[0])
+    audits, logged = await count(core, audit), await count(core, log_entries)
+    failures = await bulk.delete(
+        admin,
+        [
+            (0, doomed[0]),  # deleted already
+            (1, doomed[1]),
+            (2, doomed[2]),
+            (3, doomed[1]),  # repeated
+            (4, Identifier(admin.prefix, "ADMIN")),  # holds the credential
+        ],
+    )
+    assert [(f.index, f.response_code) for f in failures] == [(0, 100), (3, 100), (4, 401)]
+    for handle in doomed:
+        assert await core.repository.get_record(handle) is None
+        trail = await core.repository.audit_trail(str(handle))
+        assert [(row["actor"], row["action"], row["new"]) for row in trail][-1] == (
+            str(admin),
+            "delete",
+            None,
+        )
+        entry = await core.repository.latest_log_entry(str(handle))
+        assert entry is not None and '"action":"delete"' in entry[1]
+    assert await count(core, audit) == audits + 2
+    assert await count(core, log_entries) == logged + 2
+    await assert_log_consistent(core)
+    other = await onboard(core, 16)
+    with pytest.raises(InsufficientPermissions):
+        await bulk.delete(other, [(0, Identifier(admin.prefix, "ADMIN"))])
 
 
 # -- the transparency log: appending in batches stores the same tree -------------------------------

@@ -8,8 +8,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from idnode.bulk import BulkRegistrar
+from idnode.data_templates import DataTemplates
 from idnode.resolver import Resolver
-from idnode.snms.identifiers import SnmsIdentifiers, TemplateCheck
+from idnode.snms.identifiers import SnmsIdentifiers
 from idnode.snms.login import Login
 from idnode.snms.tokens import TokenService
 
@@ -23,10 +24,10 @@ class Snms:
     identifiers: SnmsIdentifiers
 
     @classmethod
-    def build(cls, bulk: BulkRegistrar, resolver: Resolver, template_check: TemplateCheck | None) -> Snms:
+    def build(cls, bulk: BulkRegistrar, resolver: Resolver, data_templates: DataTemplates) -> Snms:
         registry = bulk.registry
         tokens = TokenService(
             registry.repository, registry.operator_handle, registry.settings.snms_token_seconds
         )
-        identifiers = SnmsIdentifiers(registry, bulk, resolver, template_check)
+        identifiers = SnmsIdentifiers(registry, bulk, resolver, data_templates)
         return cls(tokens, Login(registry, tokens), identifiers)

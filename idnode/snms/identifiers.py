@@ -1,7 +1,8 @@
 """SNMS identifier operations (``/identityv2/data``...) on the registry and the bulk registrar.
 
 Every write goes through the node's one write path: a register is ``Registry.put_record`` with
-``overwrite=False``, a delete ``Registry.delete``, and batches and updates ``BulkRegistrar`` runs, so
+``overwrite=False``, a delete ``Registry.delete``, and batches and updates ``BulkRegistrar`` runs (one
+transaction per enterprise prefix of a batch), so
 records are checked, signed, audited, logged, reported upstream and dropped from caches exactly as
 Handle REST writes are. An update replaces the record's values with the request's (like a whole-record
 Handle PUT: HS_ADMIN and HS_SECKEY values the request does not name are kept) and never creates one.
@@ -15,23 +16,20 @@ A retried batch is safe: what the first attempt registered answers "already exis
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 from idnode.bulk import BulkItem, BulkRegistrar
+from idnode.data_templates import DataTemplates
 from idnode.model.errors import IdnodeError, InsufficientPermissions, InvalidHandle, SnmsInvalid
 from idnode.model.identifier import Identifier
 from idnode.model.permissions import Principal, require_principal
+from idnode.model.values import HandleValue
 from idnode.registry import Registry
 from idnode.resolver import Resolver
 from idnode.snms.records import SnmsRecord, detail, required_handle
 
 MAX_BATCH = 2000
-
-# Check an SNMS record against the data template its templateVersion names under the record's prefix;
-# raise SnmsInvalid. (Provided by the SNMS data templates.)
-TemplateCheck = Callable[[Identifier, SnmsRecord], Awaitable[None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,12 +71,12 @@ class SnmsIdentifiers:
         registry: Registry,
         bulk: BulkRegistrar,
         resolver: Resolver,
-        template_check: TemplateCheck | None,
+        data_templates: DataTemplates,
     ) -> None:
         self.registry = registry
         self.bulk = bulk
         self.resolver = resolver
-        self.template_check = template_check
+        self.data_templates = data_templates
 
     async def detail(self, principal: Principal | None, handle: Any) -> dict[str, Any]:
         """The SNMS answer for one identifier of the caller's."""
@@ -86,24 +84,27 @@ class SnmsIdentifiers:
             raise SnmsInvalid("缺少必要的请求参数: handle")
         identifier = parse_identifier(handle)
         require_owner(principal, identifier)
-        record = await self.resolver.record(identifier)
         resolution = await self.resolver.resolve(identifier, principal=principal)
-        return detail(record, resolution.values)
+        return detail(identifier, resolution.values)
 
-    async def _checked(self, principal: Principal | None, obj: Any) -> tuple[Identifier, SnmsRecord]:
-        """Parse one register/update request object and check it against its template."""
+    async def _checked(self, principal: Principal | None, obj: Any) -> tuple[Identifier, list[HandleValue]]:
+        """Parse one register/update request object, check it against the data template its
+        ``templateVersion`` names under its prefix, and return the identifier and the values to store
+        (with the TEMPLATE value naming the exact template version, see ``DataTemplates.check_values``).
+        Raise SnmsInvalid, DataTemplateNotFound or TemplateMismatch."""
         parsed = SnmsRecord.from_json(obj)
         identifier = parse_identifier(parsed.handle)
         require_owner(principal, identifier)
-        if self.template_check is not None:
-            await self.template_check(identifier, parsed)
+        template = await self.data_templates.check_values(
+            identifier.owning_prefix, parsed.template_version, parsed.values
+        )
         parsed.require_unreserved()
-        return identifier, parsed
+        return identifier, parsed.handle_values(template)
 
     async def create(self, principal: Principal | None, obj: Any) -> None:
         """Register one identifier; raise HandleAlreadyExists if it exists (a retry that succeeded)."""
-        identifier, parsed = await self._checked(principal, obj)
-        await self.registry.put_record(principal, identifier, parsed.handle_values(), overwrite=False)
+        identifier, values = await self._checked(principal, obj)
+        await self.registry.put_record(principal, identifier, values, overwrite=False)
 
     async def update(self, principal: Principal | None, obj: Any) -> None:
         """Replace one existing identifier's values; raise HandleNotFound if it does not exist."""
@@ -124,21 +125,29 @@ class SnmsIdentifiers:
         return await self._write(principal, _batch(items), update=True)
 
     async def batch_delete(self, principal: Principal | None, handles: Any) -> list[ItemResult]:
-        """Delete each named identifier (one transaction each); one result per handle."""
+        """Delete each named identifier, one bulk run per enterprise prefix; one result per handle."""
         require_principal(principal)
-        results = []
-        for raw in _batch(handles):
+        raw_items = _batch(handles)
+        errors: dict[int, IdnodeError] = {}
+        by_prefix: dict[str, list[tuple[int, Identifier]]] = {}
+        for number, raw in enumerate(raw_items):
             try:
                 if not isinstance(raw, str) or not raw:
                     raise SnmsInvalid("标识不能为空，应为字符串")
                 identifier = parse_identifier(raw)
                 require_owner(principal, identifier)
-                await self.registry.delete(principal, identifier)
             except IdnodeError as exc:
-                results.append(ItemResult(_shown(raw), exc))
-            else:
-                results.append(ItemResult(raw))
-        return results
+                errors[number] = exc
+                continue
+            by_prefix.setdefault(identifier.owning_prefix, []).append((number, identifier))
+        for items in by_prefix.values():
+            try:
+                failures = await self.bulk.delete(principal, items)
+            except IdnodeError as refused:  # the whole prefix refused (suspended, busy)
+                errors.update((number, refused) for number, _ in items)
+                continue
+            errors.update((f.index, f.error or IdnodeError(f.message)) for f in failures)
+        return [ItemResult(_shown(raw), errors.get(number)) for number, raw in enumerate(raw_items)]
 
     async def _write(
         self, principal: Principal | None, raw_items: list[Any], *, update: bool
@@ -150,11 +159,11 @@ class SnmsIdentifiers:
         by_prefix: dict[str, list[BulkItem]] = {}
         for number, raw in enumerate(raw_items):
             try:
-                identifier, parsed = await self._checked(principal, raw)
+                identifier, values = await self._checked(principal, raw)
             except IdnodeError as exc:
                 errors[number] = exc
                 continue
-            item = BulkItem(number, identifier, parsed.handle_values())
+            item = BulkItem(number, identifier, values)
             by_prefix.setdefault(identifier.owning_prefix, []).append(item)
         for items in by_prefix.values():
             try:

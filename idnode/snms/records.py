@@ -2,27 +2,30 @@
 
 An SNMS record is a handle, a ``templateVersion`` (the data template it follows) and attribute values
 ``{index, type, data: {format: "string", value}, auth}``. It is stored as an ordinary Handle record:
-each attribute as a string value at its index, the template version as a string value at the reserved
-index 1001. That value's type is ``SNMS_TEMPLATE`` in storage (so Handle clients see it for what it
-is, and it is not taken for the node's own ``TEMPLATE`` values, which name JSON Schema templates) and
-``TEMPLATE`` in SNMS answers, as the SNMS documentation shows it. Indexes 1000, 1001 and 1999 are
-reserved by SNMS data templates and refused in requests. ``auth`` is a reserved field in the SNMS
-documentation: requests may send it, it is not stored; answers carry the value's Handle permissions.
+each attribute as a string value at its index; at the reserved index 1000 the TEMPLATE value naming
+the exact catalog version of the data template the values were checked against (``name@n``, see
+idnode/data_templates.py), by which every later write through any API is checked too; and at the
+reserved index 1001 the ``templateVersion`` as sent, a string value of type ``SNMS_TEMPLATE`` (not
+``TEMPLATE``, which on this node names a catalog version). SNMS answers show them as the SNMS
+documentation names them: 1000 as ``TEMPLATE_ID``, 1001 as ``TEMPLATE``. Indexes 1000, 1001 and 1999
+are refused in requests. ``auth`` is a reserved field in the SNMS documentation: requests may send
+it, it is not stored; answers carry the value's Handle permissions.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from idnode.model.data_template import RESERVED_INDEXES, TEMPLATE_INDEX
 from idnode.model.errors import SnmsInvalid
-from idnode.model.record import Record
-from idnode.model.values import HandleValue
+from idnode.model.identifier import Identifier
+from idnode.model.values import TEMPLATE, HandleValue
 
-TEMPLATE_INDEX = 1001
-RESERVED_INDEXES = frozenset({1000, TEMPLATE_INDEX, 1999})
-STORED_TEMPLATE_TYPE = "SNMS_TEMPLATE"
-SHOWN_TEMPLATE_TYPE = "TEMPLATE"
+VERSION_INDEX = 1001
+VERSION_TYPE = "SNMS_TEMPLATE"  # stored
+SHOWN_TYPES = {(VERSION_INDEX, VERSION_TYPE): "TEMPLATE", (TEMPLATE_INDEX, TEMPLATE): "TEMPLATE_ID"}
 MAX_HANDLE = 255
 MAX_TEMPLATE_VERSION = 128
 MAX_TYPE = 128
@@ -102,39 +105,36 @@ class SnmsRecord:
             if value.index in RESERVED_INDEXES:
                 raise SnmsInvalid(f"非法操作，索引{value.index}为预留索引")
 
-    def handle_values(self) -> list[HandleValue]:
-        """The values to store: the attributes and the template version at index 1001."""
-        template = HandleValue(
-            index=TEMPLATE_INDEX, type=STORED_TEMPLATE_TYPE, format="string", data=self.template_version
+    def handle_values(self, template: HandleValue) -> list[HandleValue]:
+        """The values to store: the attributes, ``template`` (the TEMPLATE value at index 1000 naming
+        the exact template version they were checked against) and the template version at 1001."""
+        version = HandleValue(
+            index=VERSION_INDEX, type=VERSION_TYPE, format="string", data=self.template_version
         )
-        return [*self.values, template]
+        return [*self.values, template, version]
 
 
-def template_version(record: Record) -> str:
-    """The template version a stored record names ("" if it names none)."""
-    value = record.by_index().get(TEMPLATE_INDEX)
-    return value.data if value is not None and value.type == STORED_TEMPLATE_TYPE else ""
-
-
-def detail(record: Record, values: list[HandleValue]) -> dict[str, Any]:
-    """The SNMS answer for a stored record, showing ``values`` (those the caller may read) except the
-    node's own (HS_*)."""
+def detail(identifier: Identifier, values: Sequence[HandleValue]) -> dict[str, Any]:
+    """The SNMS answer for a stored identifier showing ``values`` (those the caller may read) except
+    the node's own (HS_*)."""
     shown = []
+    version = ""
     for value in values:
         if value.type.startswith(NODE_TYPES_PREFIX):
             continue
-        is_template = value.index == TEMPLATE_INDEX and value.type == STORED_TEMPLATE_TYPE
+        if (value.index, value.type) == (VERSION_INDEX, VERSION_TYPE):
+            version = value.data
         shown.append(
             {
                 "index": value.index,
-                "type": SHOWN_TEMPLATE_TYPE if is_template else value.type,
+                "type": SHOWN_TYPES.get((value.index, value.type), value.type),
                 "data": {"format": value.format, "value": value.data},
                 "auth": value.permissions,
             }
         )
     return {
-        "prefix": record.identifier.prefix,
-        "handle": str(record.identifier),
-        "templateVersion": template_version(record),
+        "prefix": identifier.prefix,
+        "handle": str(identifier),
+        "templateVersion": version,
         "value": shown,
     }

@@ -422,13 +422,20 @@ class Transaction:
         return False
 
     async def delete_record(self, identifier: Identifier, expected_version: int) -> bool:
-        result = await self.conn.execute(
-            delete(handles).where(handles.c.handle == str(identifier), handles.c.version == expected_version)
-        )
-        if result.rowcount != 1:
-            return False
-        if identifier.is_identifier:
-            await self._book_identifiers({}, {identifier.prefix: 1})
+        return await self.delete_records([(identifier, expected_version)])
+
+    async def delete_records(self, expected: Sequence[tuple[Identifier, int]]) -> bool:
+        """Delete each record still at its expected version; False as soon as one is not (it moved on:
+        the caller rolls the transaction back, with the deletes made before it)."""
+        for identifier, version in expected:
+            result = await self.conn.execute(
+                delete(handles).where(handles.c.handle == str(identifier), handles.c.version == version)
+            )
+            if result.rowcount != 1:
+                return False
+        removed = Counter(identifier.prefix for identifier, _ in expected if identifier.is_identifier)
+        if removed:
+            await self._book_identifiers({}, removed)
         return True
 
     async def store_derived(self, derived: Sequence[tuple[Record, Derived]]) -> None:

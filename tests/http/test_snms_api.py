@@ -13,6 +13,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from idnode.model.data_template import catalog_name, parse_request
 from tests.conftest import Server, start_server, stop_server
 from tests.http.helpers import Credentials, get_json, onboard, operator, put_values
 
@@ -48,9 +49,45 @@ async def login(session: aiohttp.ClientSession, node: Server, username: str, pas
     return answer["data"]["token"]
 
 
+async def data_template(
+    session: aiohttp.ClientSession,
+    node: Server,
+    prefix: str,
+    version: str,
+    *items: tuple[int, str, bool, int],
+) -> str:
+    """Store the SNMS data template ``version`` of ``prefix`` with items (index, idType, required, max
+    length), as the operator; return the catalog reference records name it by."""
+    body = {
+        "prefix": prefix,
+        "version": version,
+        "industryCategory": "C",
+        "industrySpecific": "34",
+        "industryTrade": "344",
+        "industrySubclass": "3441",
+        "type": 1,
+        "items": [
+            {
+                "name": f"属性{index}",
+                "idType": id_type,
+                "idIndex": index,
+                "required": required,
+                "metadata": {"type": "string", "minLength": 1, "maxLength": longest},
+            }
+            for index, id_type, required, longest in items
+        ],
+    }
+    document = parse_request(body).document()
+    async with session.post(f"{node.url}/api/templates", json=document, headers=operator(node)) as resp:
+        assert resp.status == 201, await resp.text()
+    return f"{catalog_name(prefix, version)}@1"
+
+
 async def enterprise(session: aiohttp.ClientSession, node: Server) -> tuple[str, Credentials, str]:
-    """A new enterprise: its prefix, its Handle Basic credentials and an SNMS token."""
+    """A new enterprise with data template 1.0 (2000 name, required, and 2001 model): its prefix, its
+    Handle Basic credentials and an SNMS token."""
     prefix, auth = await onboard(session, node)
+    await data_template(session, node, prefix, "1.0", (2000, "name", True, 20), (2001, "model", False, 10))
     return prefix, auth, await login(session, node, prefix, auth.secret)
 
 
@@ -152,6 +189,7 @@ async def test_register_query_update_delete_as_documented(
     node: Server, session: aiohttp.ClientSession
 ) -> None:
     prefix, auth, token = await enterprise(session, node)
+    ref = f"{catalog_name(prefix, '1.0')}@1"
     handle = f"{prefix}/xx002"
     created = item(handle, (2000, "name", "小型机械01"))
     status, answer = await snms(session, node, "POST", "/identityv2/data", token, created)
@@ -167,6 +205,12 @@ async def test_register_query_update_delete_as_documented(
             "handle": handle,
             "templateVersion": "1.0",
             "value": [
+                {
+                    "index": 1000,
+                    "type": "TEMPLATE_ID",
+                    "data": {"format": "string", "value": ref},
+                    "auth": "1110",
+                },
                 {
                     "index": 1001,
                     "type": "TEMPLATE",
@@ -186,13 +230,17 @@ async def test_register_query_update_delete_as_documented(
     status, answer = await snms(session, node, "POST", "/identityv2/data", token, created)
     refused(status, answer, 409, -2, "标识已存在")
 
+    newer = await data_template(
+        session, node, prefix, "1.1", (2000, "name", True, 20), (2001, "model", True, 9)
+    )
     changed = item(handle, (2000, "name", "小型机械02"), (2001, "model", "XJ-2"), version="1.1")
     status, answer = await snms(session, node, "PUT", "/identityv2/data", token, changed)
     assert status == 200
     ok(status, answer)
     stored = await handle_values(session, node, handle)
     assert stored is not None
-    assert (stored[1001], stored[2000], stored[2001]) == (
+    assert (stored[1000], stored[1001], stored[2000], stored[2001]) == (
+        ("TEMPLATE", newer),
         ("SNMS_TEMPLATE", "1.1"),
         ("name", "小型机械02"),
         ("model", "XJ-2"),
@@ -221,8 +269,15 @@ async def test_bad_requests_are_refused_with_the_documented_messages(
     status, answer = await snms(session, node, "GET", "/identityv2/data/detail", token)
     refused(status, answer, 400, -2, "缺少必要的请求参数: handle")
     cases = [
-        (item(handle, (1001, "TEMPLATE", "2.0")), "非法操作，索引1001为预留索引"),
-        (item(handle, (1000, "TEMPLATE_ID", "x")), "非法操作，索引1000为预留索引"),
+        (item(handle, (2000, "name", "x"), (1000, "TEMPLATE_ID", "x")), "非法操作，索引1000在模板中不存在"),
+        (item(handle, (2000, "name", "x"), (1001, "TEMPLATE", "2.0")), "非法操作，索引1001在模板中不存在"),
+        (
+            item(handle, (2000, "model", "x")),
+            "非法操作，索引2000的类型应为name，格式应为string；缺少必填的模板属性属性2000（索引2000，类型name）",
+        ),
+        (item(handle, (2000, "name", "x" * 21)), "模板属性属性2000（索引2000，类型name）的长度不能大于20"),
+        (item(handle, (2001, "model", "x")), "缺少必填的模板属性属性2000（索引2000，类型name）"),
+        (item(handle, (2000, "name", "x"), version="9.9"), f"数据模板不存在：前缀{prefix}没有模板版本9.9"),
         ({**item(handle, (2000, "name", "x")), "templateVersion": ""}, "缺少必要的请求参数: templateVersion"),
         ({"handle": handle, "templateVersion": "1.0", "value": []}, "缺少必要的请求参数: value"),
         (item(handle, (2000, "name", "x" * 256)), "标识属性内容值长度不能超过255"),
@@ -230,13 +285,14 @@ async def test_bad_requests_are_refused_with_the_documented_messages(
     ]
     for body, message in cases:
         status, answer = await snms(session, node, "POST", "/identityv2/data", token, body)
-        refused(status, answer, 400, -2, message)
+        assert (answer["status"], answer["message"], answer["data"]) == (-2, message, None)
+        assert status == (404 if message.startswith("数据模板不存在") else 400)
     binary = item(handle, (2000, "name", "x"))
     binary["value"][0]["data"]["format"] = "base64"
     status, answer = await snms(session, node, "POST", "/identityv2/data", token, binary)
     refused(status, answer, 400, -2, "标识属性内容格式暂时只支持string")
     status, answer = await snms(
-        session, node, "POST", "/identityv2/data", token, item("no-slash", (2000, "n", "x"))
+        session, node, "POST", "/identityv2/data", token, item("no-slash", (2000, "name", "x"))
     )
     assert (status, answer["status"]) == (400, -2) and answer["message"].startswith("标识格式错误：")
     assert await handle_values(session, node, handle) is None
@@ -275,7 +331,12 @@ async def test_identifiers_cross_between_the_snms_and_handle_apis(
     )
     assert status == 200
     status, answer = await snms(session, node, "GET", "/identityv2/data/detail", token, handle=via_snms)
-    assert [v["data"]["value"] for v in answer["data"]["value"]] == ["1.0", "管"]
+    assert [v["data"]["value"] for v in answer["data"]["value"]][1:] == ["1.0", "管"]
+    # The template binds the record whichever API writes it.
+    status, body = await put_values(
+        session, node, via_snms, [{"index": 2000, "type": "name", "data": "x" * 21}], auth, index="2000"
+    )
+    assert (status, body["responseCode"]) == (400, 202)
     await snms(session, node, "DELETE", "/identityv2/data", token, {"handle": via_snms})
     async with session.get(f"{node.url}/api/handles/{via_snms}") as resp:
         assert resp.status == 404
@@ -288,12 +349,13 @@ async def test_batch_create_answers_per_item_and_a_retried_batch_registers_nothi
     node: Server, session: aiohttp.ClientSession
 ) -> None:
     prefix, auth, token = await enterprise(session, node)
+    await data_template(session, node, prefix, "1.0.0", (2000, "URL", True, 64), (2001, "URL2", False, 64))
     first, second = f"{prefix}/001", f"{prefix}/002"
     batch = [
         item(first, (2000, "URL", "www.001.com"), (2001, "URL2", "www.002.com"), version="1.0.0"),
         item(second, (2000, "URL", "www.003.com"), (2001, "URL2", "www.004.com"), version="1.0.0"),
         item(first, (2000, "URL", "www.005.com"), version="1.0.0"),
-        item(f"{prefix}/003", (1001, "TEMPLATE", "x")),
+        item(f"{prefix}/003", (2000, "URL", "www.006.com"), (1001, "TEMPLATE", "x"), version="1.0.0"),
         {"handle": f"{prefix}/004"},
         "not an object",
     ]
@@ -306,7 +368,7 @@ async def test_batch_create_answers_per_item_and_a_retried_batch_registers_nothi
             {"handle": first, "code": 1, "msg": "success"},
             {"handle": second, "code": 1, "msg": "success"},
             {"handle": first, "code": -2, "msg": "标识已存在"},
-            {"handle": f"{prefix}/003", "code": -2, "msg": "非法操作，索引1001为预留索引"},
+            {"handle": f"{prefix}/003", "code": -2, "msg": "非法操作，索引1001在模板中不存在"},
             {"handle": f"{prefix}/004", "code": -2, "msg": "缺少必要的请求参数: templateVersion"},
             {"handle": "not an object", "code": -2, "msg": "请求参数格式错误，应为JSON对象"},
         ],
@@ -330,9 +392,9 @@ async def test_batch_update_and_batch_delete_answer_per_item(
         "POST",
         "/identityv2/data/batchCreate",
         token,
-        [item(h, (2000, "n", "v1")) for h in handles],
+        [item(h, (2000, "name", "v1")) for h in handles],
     )
-    updates = [item(handles[0], (2000, "n", "v2")), item(f"{prefix}/missing", (2000, "n", "v2"))]
+    updates = [item(handles[0], (2000, "name", "v2")), item(f"{prefix}/missing", (2000, "name", "v2"))]
     status, answer = await snms(session, node, "PUT", "/identityv2/data/batchUpdate", token, updates)
     ok(
         status,
@@ -342,7 +404,7 @@ async def test_batch_update_and_batch_delete_answer_per_item(
             {"handle": f"{prefix}/missing", "code": -2, "msg": "标识不存在"},
         ],
     )
-    assert (await handle_values(session, node, handles[0]) or {})[2000] == ("n", "v2")
+    assert (await handle_values(session, node, handles[0]) or {})[2000] == ("name", "v2")
     assert await handle_values(session, node, f"{prefix}/missing") is None
     status, answer = await snms(
         session, node, "DELETE", "/identityv2/data/batchDelete", token, [*handles, handles[0]]
@@ -360,7 +422,7 @@ async def test_batch_update_and_batch_delete_answer_per_item(
 
 async def test_batches_take_at_most_2000_items(node: Server, session: aiohttp.ClientSession) -> None:
     prefix, auth, token = await enterprise(session, node)
-    too_many = [item(f"{prefix}/n{i}", (2000, "n", "v")) for i in range(2001)]
+    too_many = [item(f"{prefix}/n{i}", (2000, "name", "v")) for i in range(2001)]
     for method, path, body in (
         ("POST", "/identityv2/data/batchCreate", too_many),
         ("PUT", "/identityv2/data/batchUpdate", too_many),
@@ -383,25 +445,25 @@ async def test_an_enterprise_token_touches_only_its_own_identifiers(
     _, _, token_a = await enterprise(session, node)
     prefix_b, _, token_b = await enterprise(session, node)
     theirs = f"{prefix_b}/secret-product"
-    await snms(session, node, "POST", "/identityv2/data", token_b, item(theirs, (2000, "n", "B")))
+    await snms(session, node, "POST", "/identityv2/data", token_b, item(theirs, (2000, "name", "B")))
     attempts = [
         ("GET", "/identityv2/data/detail", None, {"handle": theirs}),
-        ("POST", "/identityv2/data", item(f"{prefix_b}/planted", (2000, "n", "A")), {}),
-        ("PUT", "/identityv2/data", item(theirs, (2000, "n", "A")), {}),
+        ("POST", "/identityv2/data", item(f"{prefix_b}/planted", (2000, "name", "A")), {}),
+        ("PUT", "/identityv2/data", item(theirs, (2000, "name", "A")), {}),
         ("DELETE", "/identityv2/data", {"handle": theirs}, {}),
     ]
     for method, path, body, params in attempts:
         status, answer = await snms(session, node, method, path, token_a, body, **params)
         refused(status, answer, 403, -3, "没有权限")
     for method, path, body in (
-        ("POST", "/identityv2/data/batchCreate", [item(f"{prefix_b}/planted", (2000, "n", "A"))]),
-        ("PUT", "/identityv2/data/batchUpdate", [item(theirs, (2000, "n", "A"))]),
+        ("POST", "/identityv2/data/batchCreate", [item(f"{prefix_b}/planted", (2000, "name", "A"))]),
+        ("PUT", "/identityv2/data/batchUpdate", [item(theirs, (2000, "name", "A"))]),
         ("DELETE", "/identityv2/data/batchDelete", [theirs]),
     ):
         status, answer = await snms(session, node, method, path, token_a, body)
         assert answer["data"][0]["code"] == -3 and answer["data"][0]["msg"] == "没有权限"
     assert await handle_values(session, node, f"{prefix_b}/planted") is None
-    assert (await handle_values(session, node, theirs) or {})[2000] == ("n", "B")
+    assert (await handle_values(session, node, theirs) or {})[2000] == ("name", "B")
 
 
 async def test_requests_without_a_live_token_are_refused(
@@ -423,11 +485,11 @@ async def test_requests_without_a_live_token_are_refused(
     assert status == 200
     ok(status, answer)
     status, answer = await snms(
-        session, node, "POST", "/identityv2/data", token, item(handle, (2000, "n", "v"))
+        session, node, "POST", "/identityv2/data", token, item(handle, (2000, "name", "v"))
     )
     refused(status, answer, 401, -1, "token已失效，请重新登录获取token")
     status, answer = await snms(
-        session, node, "POST", "/identityv2/data", other, item(handle, (2000, "n", "v"))
+        session, node, "POST", "/identityv2/data", other, item(handle, (2000, "name", "v"))
     )
     ok(status, answer)  # logging out ends that token only
 
@@ -447,7 +509,7 @@ async def test_a_suspended_enterprise_cannot_write(node: Server, session: aiohtt
     url = f"{node.url}/api/enterprises/{prefix}"
     async with session.patch(url, json={"status": "suspended"}, headers=operator(node)) as resp:
         assert resp.status == 200
-    body = item(f"{prefix}/s", (2000, "n", "v"))
+    body = item(f"{prefix}/s", (2000, "name", "v"))
     status, answer = await snms(session, node, "POST", "/identityv2/data", token, body)
     refused(status, answer, 403, -3, "企业已停用，标识不能修改")
     status, answer = await snms(session, node, "POST", "/identityv2/data/batchCreate", token, [body])
