@@ -5,15 +5,27 @@ the other way round, who may change them, and records held to them through Handl
 from __future__ import annotations
 
 import copy
+import re
+from collections.abc import Iterator
 from typing import Any
 
 import aiohttp
+import pytest
 
-from tests.conftest import Server
+from tests.conftest import Server, module_node
+from tests.dns.test_server import name_of, resolver_for, texts
 from tests.http.helpers import get_json, operator, put_values
-from tests.http.test_snms_api import Body, enterprise, ok, refused
+from tests.http.test_snms_api import Body, enterprise, item, ok, refused, snms
 
 PATH = "/snms/api/v5/template"
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def node(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """A real node answering HTTP and DNS, per module and database (tests use their own enterprises)."""
+    yield from module_node(request, tmp_path_factory, dns=True)
+
+
 Caller = str | dict[str, str] | None  # an SNMS token, Basic credentials, or nobody
 
 
@@ -237,3 +249,96 @@ async def test_records_follow_the_template_through_handle_rest(
         -2,
         "数据模板正被标识使用，不能删除",
     )
+
+
+async def test_a_record_from_either_api_resolves_alike_everywhere(
+    node: Server, session: aiohttp.ClientSession
+) -> None:
+    prefix, auth, token = await enterprise(session, node)
+    body = documented(prefix)
+    body["items"] = [
+        {"name": "网址", "idType": "URL", "required": True, "metadata": {"minLength": 1, "maxLength": 200}},
+        {"name": "GS1码", "idType": "GS1", "metadata": {"minLength": 1, "maxLength": 80}},
+        {"name": "产品名称", "idType": "productName", "metadata": {"minLength": 1, "maxLength": 20}},
+    ]
+    ok(*await v5(session, node, "POST", token, body))
+    _, answer = await v5(session, node, "GET", None, prefix=prefix, version="1.0.0")
+    ref = answer["data"]["ref"]
+
+    def attributes(serial: str) -> list[tuple[int, str, str]]:
+        return [
+            (2000, "URL", f"https://example.com/pump/{serial}"),
+            (2001, "GS1", f"(01)09506000134352(21){serial}"),
+            (2002, "productName", "离心泵"),
+        ]
+
+    snms_handle, rest_handle = f"{prefix}/pump-a", f"{prefix}/pump-b"
+    ok(
+        *await snms(
+            session,
+            node,
+            "POST",
+            "/identityv2/data",
+            token,
+            item(snms_handle, *attributes("A"), version="1.0.0"),
+        )
+    )
+    rest_values = [{"index": i, "type": t, "data": v} for i, t, v in attributes("B")]
+    rest_values += [
+        {"index": 1000, "type": "TEMPLATE", "data": ref},
+        {"index": 1001, "type": "SNMS_TEMPLATE", "data": "1.0.0"},
+    ]
+    assert (await put_values(session, node, rest_handle, rest_values, auth))[0] == 200
+
+    def alike(text: str) -> str:
+        """``text`` with the handle and the serial, the two records' only differences, made the same."""
+        return re.sub(r"pump-[ab]", "pump-X", re.sub(r"([/)])[AB]\b", r"\1X", text))
+
+    # Handle REST: the same values (signatures and timestamps aside).
+    shown = []
+    for handle in (snms_handle, rest_handle):
+        _, record = await get_json(session, f"{node.url}/api/handles/{handle}")
+        shown.append(
+            sorted(
+                alike(f"{v['index']}={v['type']}={v['data']['value']}")
+                for v in record["values"]
+                if v["type"] != "HS_SIGNATURE"
+            )
+        )
+    assert shown[0] == shown[1] and f"1000=TEMPLATE={ref}" in shown[0]
+    # SNMS detail: the same answer.
+    details = []
+    for handle in (snms_handle, rest_handle):
+        _, answer = await snms(session, node, "GET", "/identityv2/data/detail", token, handle=handle)
+        assert answer["data"]["templateVersion"] == "1.0.0"
+        details.append(alike(str(answer["data"])))
+    assert details[0] == details[1]
+    # DNS: the same TXT strings; GS1 Digital Link: each serial to its own URL.
+    resolver = resolver_for(node)
+    txt = [
+        {alike(t) for t in texts(resolver.resolve(name_of(h), "TXT")) if "HS_SIGNATURE" not in t}
+        for h in (snms_handle, rest_handle)
+    ]
+    assert txt[0] == txt[1] and "2002=productName=离心泵" in txt[0]
+    for serial in ("A", "B"):
+        async with session.get(f"{node.url}/01/09506000134352/21/{serial}", allow_redirects=False) as resp:
+            assert (resp.status, resp.headers["Location"]) == (307, f"https://example.com/pump/{serial}")
+    # And a change breaking the template is refused through either API.
+    too_long = [(2000, "URL", "https://example.com/pump/A"), (2002, "productName", "离心泵" * 7)]
+    refused(
+        *await snms(
+            session, node, "PUT", "/identityv2/data", token, item(snms_handle, *too_long, version="1.0.0")
+        ),
+        400,
+        -2,
+        "模板属性产品名称（索引2002，类型productName）的长度不能大于20",
+    )
+    status, answer = await put_values(
+        session,
+        node,
+        rest_handle,
+        [{"index": 2002, "type": "productName", "data": "离心泵" * 7}],
+        auth,
+        index="2002",
+    )
+    assert (status, answer["responseCode"]) == (400, 202) and "/productName (index 2002)" in answer["message"]
