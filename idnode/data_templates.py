@@ -28,11 +28,7 @@ from idnode.model.data_template import (
     TEMPLATE_INDEX,
     catalog_name,
     from_document,
-    holds_values,
-    metadata_from_values,
     parse_request,
-    require_known,
-    schema_problems,
     snms_facts,
     template_key,
 )
@@ -48,6 +44,7 @@ from idnode.model.errors import (
 )
 from idnode.model.permissions import Principal, require_principal
 from idnode.model.template import Template, parse_ref
+from idnode.model.template_values import holds_values, metadata_from_values, require_known, schema_problems
 from idnode.model.values import TEMPLATE, HandleValue
 from idnode.storage.repository import Repository
 from idnode.templates import TemplateCatalog

@@ -27,10 +27,10 @@ from typing import Any
 import orjson
 
 from idnode.derived import META_KEY_PREFIX, NOTHING, TEMPLATE_KEY, Derived, SearchEntry, index_form
-from idnode.model.data_template import holds_values, metadata_from_values, schema_problems
 from idnode.model.errors import InvalidValue
 from idnode.model.record import Record
 from idnode.model.template import Template, parse_ref
+from idnode.model.template_values import holds_values, metadata_from_values, schema_problems
 from idnode.model.values import METADATA, TEMPLATE, HandleValue
 from idnode.storage.repository import Transaction
 from idnode.templates import TemplateCatalog
