@@ -1,10 +1,10 @@
 """A record's template fields held as values rather than as a METADATA text (pure rules).
 
 A template whose fields are all strings (every SNMS data template) lets a record hold each field as
-the value at the field's index (``x-id-index``, see ``idnode.model.data_template``), of the field's
-type, format ``string``: how the SNMS API registers records. ``metadata_from_values`` builds the
-object those values make, which the template's JSON Schema then checks exactly as it checks a
-METADATA object; ``Problem`` words what is wrong in English (Handle REST) or Chinese (SNMS).
+the value at the field's index (``x-id-index``, or as ``idnode.model.data_template`` numbers it), of
+the field's type, format ``string``: how the SNMS API registers records. ``metadata_from_values``
+builds the object those values make, which the template's JSON Schema then checks exactly as it
+checks a METADATA object; ``Problem`` words what is wrong in English (Handle REST) or Chinese (SNMS).
 """
 
 from __future__ import annotations
