@@ -28,11 +28,7 @@ from idnode.model.data_template import (
     TEMPLATE_INDEX,
     catalog_name,
     from_document,
-    holds_values,
-    metadata_from_values,
     parse_request,
-    require_known,
-    schema_problems,
     snms_facts,
     template_key,
 )
@@ -48,6 +44,7 @@ from idnode.model.errors import (
 )
 from idnode.model.permissions import Principal, require_principal
 from idnode.model.template import Template, parse_ref
+from idnode.model.template_values import holds_values, metadata_from_values, require_known, schema_problems
 from idnode.model.values import TEMPLATE, HandleValue
 from idnode.storage.repository import Repository
 from idnode.templates import TemplateCatalog
@@ -67,6 +64,17 @@ class DataTemplates:
         found = await self.catalog.versions(catalog_name(prefix, version))
         return [t for t in found if snms_facts(t.document) == (prefix, version)]
 
+    async def _latest(self, prefix: str, version: str) -> Template:
+        """The latest version of the data template ``version`` of ``prefix``, read afresh (one row);
+        raise DataTemplateNotFound."""
+        try:
+            template = await self.catalog.read(catalog_name(prefix, version))
+        except TemplateNotFound:
+            template = None
+        if template is None or snms_facts(template.document) != (prefix, version):
+            raise DataTemplateNotFound(f"数据模板不存在：前缀{prefix}没有模板版本{version}")
+        return template
+
     async def lookup(self, prefix: str, template_version: str) -> Template:
         """The catalog template version an SNMS ``templateVersion`` names under ``prefix``: the
         latest version of that data template of the prefix, or the catalog version a reference
@@ -81,10 +89,7 @@ class DataTemplates:
                 facts = snms_facts(template.document)
                 if facts is None or facts[0] == prefix:
                     return template
-        versions = await self._versions(prefix, template_version)
-        if not versions:
-            raise DataTemplateNotFound(f"数据模板不存在：前缀{prefix}没有模板版本{template_version}")
-        return versions[-1]
+        return await self._latest(prefix, template_version)
 
     async def check_values(
         self, prefix: str, template_version: str, values: Iterable[HandleValue]
@@ -128,26 +133,21 @@ class DataTemplates:
             raise DataTemplateExists(f"数据模板已存在：前缀{prefix}的模板版本{version}")
         return await self.catalog.add_version(caller, parse_request(body).document(), latest=0)
 
-    async def _current(self, principal: Principal | None, body: Any) -> tuple[Principal, list[Template]]:
-        """The caller, if it may change the data template a request names, and its stored versions;
-        raise as ``_require_owner`` does, or DataTemplateNotFound."""
-        prefix, version = template_key(body)
-        caller = await self._require_owner(principal, prefix)
-        versions = await self._versions(prefix, version)
-        if not versions:
-            raise DataTemplateNotFound(f"数据模板不存在：前缀{prefix}没有模板版本{version}")
-        return caller, versions
-
     async def change(self, principal: Principal | None, body: Any) -> Template:
         """Store the changed data template (PUT) as the next catalog version; records keep theirs."""
-        caller, versions = await self._current(principal, body)
-        current = versions[-1]
+        prefix, version = template_key(body)
+        caller = await self._require_owner(principal, prefix)
+        current = await self._latest(prefix, version)
         wanted = parse_request(body, from_document(current.document, current.ref))
         return await self.catalog.add_version(caller, wanted.document(), latest=current.version)
 
     async def delete(self, principal: Principal | None, body: Any) -> None:
         """Delete every version of a data template, or none while records use any (TemplateInUse)."""
-        caller, versions = await self._current(principal, body)
+        prefix, version = template_key(body)
+        caller = await self._require_owner(principal, prefix)
+        versions = await self._versions(prefix, version)
+        if not versions:
+            raise DataTemplateNotFound(f"数据模板不存在：前缀{prefix}没有模板版本{version}")
         await self.catalog.withdraw(caller, [t.ref for t in versions])
 
 

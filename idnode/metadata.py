@@ -10,7 +10,8 @@ The rules every write enforces on the record it would store:
 - METADATA without TEMPLATE is free-form, but still the text of a JSON object;
 - a record naming a template whose fields are all strings (every SNMS data template, see
   ``idnode.model.data_template``) may instead hold its metadata as values: each field as the value at
-  the field's index (``x-id-index``), of the field's type, format ``string``. The object those values
+  the field's index (its ``x-id-index``, or the one the template's v5 form gives it), of the field's
+  type, format ``string``. The object those values
   make, ``{field: value}``, is checked by the same JSON Schema as a METADATA text would be, so a record
   registered through the SNMS API and one written through Handle REST obey the same rules.
 
@@ -27,10 +28,10 @@ from typing import Any
 import orjson
 
 from idnode.derived import META_KEY_PREFIX, NOTHING, TEMPLATE_KEY, Derived, SearchEntry, index_form
-from idnode.model.data_template import holds_values, metadata_from_values, schema_problems
 from idnode.model.errors import InvalidValue
 from idnode.model.record import Record
 from idnode.model.template import Template, parse_ref
+from idnode.model.template_values import holds_values, metadata_from_values, schema_problems
 from idnode.model.values import METADATA, TEMPLATE, HandleValue
 from idnode.storage.repository import Transaction
 from idnode.templates import TemplateCatalog

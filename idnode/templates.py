@@ -98,7 +98,8 @@ class TemplateCatalog:
     async def read(self, name: str, version: int | None = None) -> Template:
         """Version ``version`` of ``name`` (default: the latest), read afresh; raise TemplateNotFound."""
         if version is None:
-            versions = await self.versions(name)
+            latest = await self.repository.latest_template(name)
+            versions = self._known([latest] if latest else [])
         else:
             versions = self._known(await self.repository.templates([(name, version)]))
         if not versions:

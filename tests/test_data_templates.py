@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from idnode.core import Core
+from idnode.metadata import RecordMetadata
 from idnode.model.data_template import (
     INDUSTRY_DIVISIONS,
     TEMPLATE_INDEX,
@@ -30,12 +31,15 @@ from idnode.model.errors import (
     DataTemplateInvalid,
     DataTemplateNotFound,
     InsufficientPermissions,
+    InvalidTemplate,
     InvalidValue,
     TemplateInUse,
     TemplateMismatch,
 )
 from idnode.model.identifier import Identifier
-from idnode.model.template import check_document, document_identity, stamped
+from idnode.model.record import Record
+from idnode.model.template import Template, check_document, document_identity, stamped
+from idnode.model.template_values import metadata_from_values, require_known, schema_problems
 from idnode.model.values import HandleValue
 from tests.test_registry import Firm, onboard, stored
 from tests.test_templates import SHIPPED, metadata_value, template_value, url_value
@@ -139,6 +143,36 @@ def test_v5_to_document_and_back_is_lossless(template: DataTemplate) -> None:
     assert from_document(stored_document, f"{name}@3") == template
     # And as a v5 request, answered back (what GET shows is what PUT may send).
     assert parse_request(template.to_json()) == template
+
+
+@settings(max_examples=150, deadline=None)
+@given(_templates, st.data())
+def test_fields_as_values_or_as_metadata_get_the_v5_verdict(
+    template: DataTemplate, data: st.DataObject
+) -> None:
+    stored = Template("t", 1, stamped(template.document(), "t", 1))
+    chosen = data.draw(st.lists(st.sampled_from(template.items), unique_by=lambda i: i.id_index))
+    fields = {}
+    for item in chosen:
+        low, high = item.min_length or 0, item.max_length or 0
+        fields[item.id_type] = "字" * data.draw(st.integers(max(0, low - 1), high + 1))
+    expected = all(
+        item.enabled and (item.min_length or 0) <= len(fields[item.id_type]) <= (item.max_length or 0)
+        for item in chosen
+    ) and all(item in chosen for item in template.items if item.required and item.enabled)
+    attributes = [
+        HandleValue(index=i.id_index, type=i.id_type, format="string", data=fields[i.id_type]) for i in chosen
+    ]
+    # The SNMS check's rules, then the write path's, with the fields as values and as METADATA.
+    require_known(template.items, attributes)
+    content, problems = metadata_from_values(stored.items, attributes)
+    problems += schema_problems(stored.items, stored.validator.iter_errors(content))
+    assert (not problems) == expected
+    handle = Identifier.parse("88.999.1001/p")
+    as_values = Record(handle, (template_value("t@1", TEMPLATE_INDEX), *attributes))
+    as_metadata = Record(handle, (template_value("t@1"), metadata_value(fields)))
+    for record in (as_values, as_metadata):
+        assert (RecordMetadata.of(record).problem({"t@1": stored}) is None) == expected
 
 
 def test_the_document_says_what_the_template_checks() -> None:
@@ -254,6 +288,28 @@ def test_a_change_keeps_items_by_index_and_numbers_new_ones() -> None:
     body["items"][0].pop("idIndex")
     with pytest.raises(DataTemplateInvalid, match="idType model 已在模板中（索引2000）"):
         parse_request(body, current)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda d: d["x-snms"].pop("industryTrade"), "x-snms must hold strings"),
+        (lambda d: d["x-snms"].update(type="1"), "x-snms must hold strings"),
+        (
+            lambda d: d["properties"]["color"].update({"x-id-index": 2000}),
+            "x-id-index 2000 is reserved or used",
+        ),
+        (lambda d: d["properties"]["color"].update({"x-id-index": 1001}), "x-id-index 1001 is reserved"),
+        (lambda d: d["properties"]["color"].update({"x-id-index": 300}), "x-id-index must be a whole number"),
+        (lambda d: d["properties"]["color"].update({"x-state": 2}), "x-state must be 0"),
+        (lambda d: d["properties"]["color"].update({"x-required": "yes"}), "x-required must be true"),
+    ],
+)
+def test_documents_with_broken_v5_keywords_are_not_templates(change: Any, message: str) -> None:
+    document = parse_request(request("88.999.1001")).document()
+    change(document)
+    with pytest.raises(InvalidTemplate, match=message):
+        check_document(document)
 
 
 def test_catalog_names_are_valid_and_tell_versions_apart() -> None:

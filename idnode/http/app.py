@@ -17,11 +17,13 @@ from idnode.http import (
     node,
     search,
     snms,
+    snms_templates,
     stats,
     templates,
 )
 from idnode.http.errors import error_middleware
 from idnode.http.keys import (
+    DATA_TEMPLATES,
     GS1_RESOLVER,
     IMPORTER,
     KEYRING,
@@ -63,6 +65,7 @@ def create_app(settings: Settings) -> web.Application:
             app[KEYRING], app[LOG], app[TEMPLATES] = opened.keyring, opened.log, opened.templates
             app[SEARCHER], app[GS1_RESOLVER] = opened.searcher, opened.gs1
             app[IMPORTER], app[SNMS] = opened.importer, opened.snms
+            app[DATA_TEMPLATES] = opened.data_templates
             yield
 
     app.cleanup_ctx.append(core)
@@ -81,6 +84,7 @@ def create_app(settings: Settings) -> web.Application:
             *dashboard.routes,
             *gs1.routes,
             *snms.routes,
+            *snms_templates.routes,
         ]
     )
     return app

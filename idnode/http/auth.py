@@ -1,4 +1,5 @@
-"""HTTP Basic credentials in the Handle.Net form: username ``<index>:<handle>``, password the secret.
+"""Who the caller is: HTTP Basic credentials in the Handle.Net form (username ``<index>:<handle>``,
+password the secret), or an SNMS bearer token.
 
 The username's colon may arrive percent-encoded (``300%3A88.999.1001/ADMIN``, as pyhandle sends it)
 or plain (``300:88.999.1001/ADMIN:secret``); both are accepted.
@@ -13,7 +14,7 @@ from urllib.parse import unquote
 
 from aiohttp import web
 
-from idnode.http.keys import REGISTRY
+from idnode.http.keys import REGISTRY, SNMS
 from idnode.model.errors import AuthenticationNeeded
 from idnode.model.permissions import Principal
 
@@ -43,11 +44,17 @@ def parse_basic(header: str) -> tuple[int, str, str]:
 
 
 async def principal_of(request: web.Request) -> Principal | None:
-    """The authenticated caller, None when no credentials were sent; raise AuthenticationNeeded if wrong
-    (LoginThrottled after too many failures from this address or for this account)."""
+    """The authenticated caller, None when no credentials were sent; raise AuthenticationNeeded if wrong.
+
+    Credentials are HTTP Basic (above) or an SNMS bearer token (``Bearer <token>``, from
+    ``POST /identity/token``), which stands for the credential it was issued to. Basic failures count
+    in the login throttle (LoginThrottled after too many from this address or for this account)."""
     header = request.headers.get("Authorization")
     if not header:
         return None
+    scheme, _, token = header.strip().partition(" ")
+    if scheme.lower() == "bearer":
+        return await request.app[SNMS].tokens.verify(token.strip())
     index, handle, secret = parse_basic(header)
     # The peer address, not X-Forwarded-For: a header any client can forge must not pick the key
     # its failures are counted under.

@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from idnode.config import Settings
+from idnode.data_templates import DataTemplates
 from idnode.gs1_resolver import Gs1Resolver
 from idnode.importing import Importer
 from idnode.keyring import KeyRing
@@ -28,5 +29,6 @@ LOG = web.AppKey("log", TransparencyLog)
 TEMPLATES = web.AppKey("templates", TemplateCatalog)
 IMPORTER = web.AppKey("importer", Importer)
 SNMS = web.AppKey("snms", Snms)
+DATA_TEMPLATES = web.AppKey("data_templates", DataTemplates)
 METRICS = web.AppKey("metrics", "Metrics")
 MIRROR = web.AppKey("mirror", MirrorFollower)  # only on a mirror

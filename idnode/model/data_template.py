@@ -19,9 +19,7 @@ items; a property without ``x-id-index`` gets the next free index from 2000 up i
 form of a stored version never changes; ``metadata.type`` is the property's JSON type.
 
 A template whose items are all strings can hold a record's metadata as values instead of a METADATA
-JSON text: the value at each item's ``idIndex``, of type ``idType``, holds that field (this is how
-the SNMS API registers records). ``metadata_from_values`` builds the object the template's JSON
-Schema then checks, so either form is judged by the same schema.
+JSON text (``idnode.model.template_values``).
 """
 
 from __future__ import annotations
@@ -29,12 +27,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from idnode.model.errors import DataTemplateInvalid, TemplateMismatch
-from idnode.model.values import HandleValue
+from idnode.model.errors import DataTemplateInvalid
 
 SNMS_KEY = "x-snms"
 INDEX_KEY = "x-id-index"
@@ -97,11 +94,11 @@ class Industry:
         category, specific, trade, subclass = codes
         if category not in INDUSTRY_DIVISIONS:
             raise DataTemplateInvalid(f"行业门类{category}不存在（GB/T 4754-2017 门类为A至T）")
-        if not re.fullmatch(r"\d{2}", specific) or int(specific) not in INDUSTRY_DIVISIONS[category]:
+        if not re.fullmatch(r"[0-9]{2}", specific) or int(specific) not in INDUSTRY_DIVISIONS[category]:
             raise DataTemplateInvalid(f"行业大类{specific}不属于门类{category}")
-        if not re.fullmatch(r"\d{3}", trade) or not trade.startswith(specific):
+        if not re.fullmatch(r"[0-9]{3}", trade) or not trade.startswith(specific):
             raise DataTemplateInvalid(f"行业中类{trade}不属于大类{specific}")
-        if not re.fullmatch(r"\d{4}", subclass) or not subclass.startswith(trade):
+        if not re.fullmatch(r"[0-9]{4}", subclass) or not subclass.startswith(trade):
             raise DataTemplateInvalid(f"行业小类{subclass}不属于中类{trade}")
         return cls(category, specific, trade, subclass)
 
@@ -301,7 +298,7 @@ def _whole(raw: Any, what: str) -> int | None:
     """A whole number as v5 requests send it (the documented examples quote some: ``"2000"``)."""
     if raw is None:
         return None
-    if isinstance(raw, str) and re.fullmatch(r"\d{1,10}", raw.strip()):
+    if isinstance(raw, str) and re.fullmatch(r"[0-9]{1,10}", raw.strip()):
         return int(raw)
     if isinstance(raw, int) and not isinstance(raw, bool):
         return raw
@@ -314,8 +311,8 @@ def template_key(body: Any) -> tuple[str, str]:
         raise DataTemplateInvalid("请求参数格式错误，应为JSON对象")
     prefix = _text(body, "prefix", MAX_PREFIX).strip().lower()
     version = _text(body, "version", MAX_VERSION)
-    if not version.strip() or "@" in version or any(not c.isprintable() for c in version):
-        raise DataTemplateInvalid("模板版本须为可打印字符，且不能包含@")
+    if not version.strip() or any(not c.isprintable() for c in version):
+        raise DataTemplateInvalid("模板版本须为可打印字符")
     return prefix, version
 
 
@@ -385,6 +382,8 @@ def parse_request(body: Any, current: DataTemplate | None = None) -> DataTemplat
     new version: items it leaves out are not in it.
     """
     prefix, version = template_key(body)
+    if "@" in version:  # "<name>@<version>" names catalog versions (see idnode.data_templates)
+        raise DataTemplateInvalid("模板版本不能包含@")
     kind = _whole(body.get("type"), "type")
     if kind not in OBJECT_TYPES:
         raise DataTemplateInvalid("参数type必须为1（主动标识载体）或2（其他）")
@@ -426,88 +425,3 @@ def _numbered(parsed: list[tuple[Item, bool]], before: Mapping[int, Item]) -> tu
     if highest > MAX_INDEX:
         raise DataTemplateInvalid(f"模板索引不能超过{MAX_INDEX}")
     return tuple(items)
-
-
-# -- records holding a template's fields as values ---------------------------------------------------
-
-
-def holds_values(items: Iterable[Item]) -> bool:
-    """True if a record may hold this template's fields as values: every item is a string."""
-    items = tuple(items)
-    return bool(items) and all(item.type == "string" for item in items)
-
-
-@dataclass(frozen=True, slots=True)
-class Problem:
-    """Why values do not fit a template: the item concerned, a rule keyword and the English reason."""
-
-    item: Item
-    keyword: str  # "type" (value type or format), "required", "disabled", or a JSON Schema keyword
-    reason: str
-    limit: Any = None
-
-    def chinese(self) -> str:
-        """The problem as the SNMS API words it."""
-        item = self.item
-        named = f"{item.name}（索引{item.id_index}，类型{item.id_type}）"
-        if self.keyword == "type":
-            return f"非法操作，索引{item.id_index}的类型应为{item.id_type}，格式应为string"
-        if self.keyword == "required":
-            return f"缺少必填的模板属性{named}"
-        if self.keyword == "disabled":
-            return f"非法操作，模板属性{named}已禁用"
-        if self.keyword == "minLength":
-            return f"模板属性{named}的长度不能小于{self.limit}"
-        if self.keyword == "maxLength":
-            return f"模板属性{named}的长度不能大于{self.limit}"
-        return f"模板属性{named}的值不符合模板：{self.reason}"
-
-    def english(self) -> str:
-        return f"/{self.item.id_type} (index {self.item.id_index}): {self.reason}"
-
-
-def metadata_from_values(
-    items: Iterable[Item], values: Iterable[HandleValue]
-) -> tuple[dict[str, str], list[Problem]]:
-    """The metadata object the values at the items' indexes make (``{idType: value}``), and the
-    problems of values there that cannot be fields (another type, or not a string)."""
-    by_index = {item.id_index: item for item in items}
-    content: dict[str, str] = {}
-    problems = []
-    for value in values:
-        item = by_index.get(value.index)
-        if item is None:
-            continue
-        if value.type != item.id_type or value.format != "string":
-            shown = f"type {value.type!r}, format {value.format}"
-            problems.append(
-                Problem(item, "type", f"must be type {item.id_type!r}, format string; is {shown}")
-            )
-        else:
-            content[item.id_type] = value.data
-    return content, problems
-
-
-def schema_problems(items: Iterable[Item], errors: Iterable[Any]) -> Iterator[Problem]:
-    """Problems for the JSON Schema validation errors of a metadata object built from values."""
-    by_type = {item.id_type: item for item in items}
-    for error in errors:
-        path = list(error.absolute_path)
-        if error.validator == "required":
-            for name in error.validator_value:
-                if name in by_type and name not in error.instance:
-                    yield Problem(by_type[name], "required", "required field is missing")
-        elif path and path[0] in by_type:
-            item = by_type[path[0]]
-            keyword = "disabled" if error.validator == "not" else error.validator
-            reason = "the item is disabled" if keyword == "disabled" else error.message
-            yield Problem(item, keyword, reason, error.validator_value)
-
-
-def require_known(items: Iterable[Item], values: Iterable[HandleValue]) -> None:
-    """Raise TemplateMismatch for the first value at an index that is no item of the template (the
-    SNMS API sends only template attributes)."""
-    known = {item.id_index for item in items}
-    for value in values:
-        if value.index not in known:
-            raise TemplateMismatch(f"非法操作，索引{value.index}在模板中不存在")

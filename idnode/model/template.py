@@ -23,10 +23,12 @@ from jsonschema.exceptions import SchemaError, ValidationError
 
 from idnode.model.data_template import (
     DISABLED_REQUIRED_KEY,
+    FIELDS_OF_INDUSTRY,
     INDEX_KEY,
     LOWEST_INDEX,
     MAX_INDEX,
     RESERVED_INDEXES,
+    SNMS_KEY,
     STATE_KEY,
     Item,
     items_of,
@@ -284,8 +286,19 @@ def _check_searchable(document: dict[str, Any]) -> None:
 
 
 def _check_items(document: dict[str, Any]) -> None:
-    """The v5 item keywords of top-level fields: ``x-id-index`` (distinct, from 1000 up, not SNMS's
-    reserved 1000, 1001, 1999), ``x-state`` (0 or 1), ``x-required`` (a boolean)."""
+    """The v5 keywords: ``x-snms`` (an object of strings ``prefix``, ``version`` and the four industry
+    codes, and a whole number ``type``) and of top-level fields ``x-id-index`` (distinct, from 1000
+    up, not SNMS's reserved 1000, 1001, 1999), ``x-state`` (0 or 1), ``x-required`` (a boolean)."""
+    if SNMS_KEY in document:
+        facts = document[SNMS_KEY]
+        texts = ("prefix", "version", *FIELDS_OF_INDUSTRY)
+        if (
+            not isinstance(facts, dict)
+            or not all(isinstance(facts.get(key), str) for key in texts)
+            or not isinstance(facts.get("type"), int)
+            or isinstance(facts.get("type"), bool)
+        ):
+            raise InvalidTemplate(f"{SNMS_KEY} must hold strings {', '.join(texts)} and a whole number type.")
     seen: dict[int, str] = {}
     for name, spec in document.get("properties", {}).items():
         if not isinstance(spec, dict):

@@ -950,6 +950,12 @@ class Repository:
         async with self.engines.reader.connect() as conn:
             return _stored_templates((await conn.execute(_live_templates(keys, name))).all())
 
+    async def latest_template(self, name: str) -> StoredTemplate | None:
+        """The highest version of template ``name`` not deleted, or None."""
+        query = _live_templates(None, name).order_by(None).order_by(templates.c.version.desc()).limit(1)
+        async with self.engines.reader.connect() as conn:
+            return next(iter(_stored_templates((await conn.execute(query)).all())), None)
+
     async def highest_template_versions(self) -> dict[str, int]:
         """The highest version number ever given to each template name (deleted versions included)."""
         async with self.engines.reader.connect() as conn:

@@ -2,9 +2,9 @@
 kind of credential, against one real node; exactly the allowed cells succeed, and a refused cell
 changes nothing (the target, its prefix's listing, its enterprise, its owner's login, the templates,
 the enterprises and the transparency log are the same before and after). The SNMS business API's
-writes (``/identityv2/data``...) are cells too: they log in with the credential and send its bearer
-token, and answer an SNMS status (a batch: its item's code) where the Handle API answers a
-responseCode; either way 1 is success.
+writes are cells too: ``/identityv2/data``... log in with the credential and send its bearer token,
+``/snms/api/v5/template`` takes Basic credentials; they answer an SNMS status (a batch: its item's
+code) where the Handle API answers a responseCode, and either way 1 is success.
 
 Credentials: none, a wrong password (for A's account), enterprise A's, a suspended enterprise S's,
 the operator's. Targets: B's identifiers, B's prefix handle ``0.NA/<B>``, B's admin handle
@@ -81,6 +81,7 @@ class Target:
     value: dict[str, Any] | None = None  # what modify_value puts there
     firm: Firm | None = None  # whose prefix (listing, enterprise details, owner login)
     template: str | None = None  # name@version
+    data_template: str | None = None  # a version of an SNMS data template of ``firm``
 
 
 # -- targets: each builds a shared (refused cells) or fresh (allowed cells) instance ------------------
@@ -170,6 +171,27 @@ async def templates(session: aiohttp.ClientSession, world: World, fresh: bool) -
 
 async def enterprises(session: aiohttp.ClientSession, world: World, fresh: bool) -> Target:
     return Target()
+
+
+async def _data_template(session: aiohttp.ClientSession, world: World, firm: Firm) -> Target:
+    """A new SNMS data template of ``firm``, stored by the operator (one per cell, like identifiers)."""
+    version = f"iso-{next(_serial)}"
+    url = f"{world.node.url}/snms/api/v5/template"
+    async with session.post(url, json=_v5_body(firm.prefix, version), headers=operator(world.node)) as resp:
+        assert (await resp.json())["status"] == 1
+    return Target(firm=firm, data_template=version)
+
+
+async def b_data_template(session: aiohttp.ClientSession, world: World, fresh: bool) -> Target:
+    return await _data_template(session, world, world.b)
+
+
+async def a_data_template(session: aiohttp.ClientSession, world: World, fresh: bool) -> Target:
+    return await _data_template(session, world, world.a)
+
+
+async def s_data_template(session: aiohttp.ClientSession, world: World, fresh: bool) -> Target:
+    return await _data_template(session, world, world.s)
 
 
 # -- operations: each sends one request and answers (HTTP status, responseCode) --------------------
@@ -404,6 +426,52 @@ async def snms_batch_delete(
     return await _snms(session, world, auth, "DELETE", "/identityv2/data/batchDelete", [t.handle])
 
 
+def _v5_body(prefix: str, version: str, state: int | None = None) -> dict[str, Any]:
+    item: dict[str, Any] = {"name": "名称", "idType": "name", "idIndex": 2000, "required": False}
+    item["metadata"] = {"type": "string", "minLength": 1, "maxLength": 10}
+    if state is not None:
+        item["state"] = state
+    industry = {"industryCategory": "C", "industrySpecific": "34", "industryTrade": "344"}
+    return {
+        "prefix": prefix,
+        "version": version,
+        **industry,
+        "industrySubclass": "3441",
+        "type": 1,
+        "items": [item],
+    }
+
+
+async def _v5(
+    session: aiohttp.ClientSession, world: World, method: str, auth: Credentials | None, body: Any
+) -> tuple[int, int]:
+    """Send ``/snms/api/v5/template`` a request with Basic credentials; (HTTP status, SNMS status)."""
+    url = f"{world.node.url}/snms/api/v5/template"
+    async with session.request(method, url, json=body, headers=auth) as resp:
+        return resp.status, (await resp.json())["status"]
+
+
+async def template_create(
+    session: aiohttp.ClientSession, world: World, t: Target, auth: Credentials | None
+) -> tuple[int, int]:
+    assert t.firm is not None
+    return await _v5(session, world, "POST", auth, _v5_body(t.firm.prefix, f"iso-{next(_serial)}"))
+
+
+async def template_change(
+    session: aiohttp.ClientSession, world: World, t: Target, auth: Credentials | None
+) -> tuple[int, int]:
+    assert t.firm is not None and t.data_template is not None
+    return await _v5(session, world, "PUT", auth, _v5_body(t.firm.prefix, t.data_template, state=0))
+
+
+async def template_delete(
+    session: aiohttp.ClientSession, world: World, t: Target, auth: Credentials | None
+) -> tuple[int, int]:
+    assert t.firm is not None
+    return await _v5(session, world, "DELETE", auth, {"prefix": t.firm.prefix, "version": t.data_template})
+
+
 # -- the table ---------------------------------------------------------------------------------------
 
 TargetMaker = Callable[[aiohttp.ClientSession, World, bool], Awaitable[Target]]
@@ -430,6 +498,9 @@ ROUTES: dict[Operation, tuple[str, str]] = {
     snms_batch_create: ("POST", "/identityv2/data/batchCreate"),
     snms_batch_update: ("PUT", "/identityv2/data/batchUpdate"),
     snms_batch_delete: ("DELETE", "/identityv2/data/batchDelete"),
+    template_create: ("POST", "/snms/api/v5/template"),
+    template_change: ("PUT", "/snms/api/v5/template"),
+    template_delete: ("DELETE", "/snms/api/v5/template"),
 }
 
 
@@ -453,6 +524,7 @@ ITEM_OPERATIONS: dict[Operation, tuple[int, int]] = {
     bulk: OK,
 }
 VALUE_OPERATIONS = (replace, add_value, modify_value, remove_value, delete)
+TEMPLATE_OPERATIONS = (template_create, template_change, template_delete)
 SNMS_OPERATIONS = {
     snms_create: SNMS_DENY,
     snms_update: SNMS_DENY,
@@ -485,6 +557,19 @@ TABLE: list[tuple[Operation, TargetMaker, dict[str, tuple[int, int]]]] = [
         for op, deny in SNMS_OPERATIONS.items()
     ],
     *[(op, s_item, row(SNMS_AUTH, SNMS_AUTH, deny, deny, SNMS_OK)) for op, deny in SNMS_OPERATIONS.items()],
+    # SNMS data templates: their enterprise (unless suspended) and the operator.
+    *[
+        (op, b_data_template, row(SNMS_AUTH, SNMS_AUTH, SNMS_DENY, SNMS_DENY, SNMS_OK))
+        for op in TEMPLATE_OPERATIONS
+    ],
+    *[
+        (op, a_data_template, row(SNMS_AUTH, SNMS_AUTH, SNMS_OK, SNMS_DENY, SNMS_OK))
+        for op in TEMPLATE_OPERATIONS
+    ],
+    *[
+        (op, s_data_template, row(SNMS_AUTH, SNMS_AUTH, SNMS_DENY, SNMS_DENY, SNMS_OK))
+        for op in TEMPLATE_OPERATIONS
+    ],
 ]
 CELLS = [
     pytest.param(
