@@ -14,6 +14,7 @@ from urllib.parse import unquote
 from aiohttp import web
 
 from idnode.http.keys import REGISTRY
+from idnode.http.limits import channel_of
 from idnode.model.errors import AuthenticationNeeded
 from idnode.model.permissions import Principal
 
@@ -43,9 +44,10 @@ def parse_basic(header: str) -> tuple[int, str, str]:
 
 
 async def principal_of(request: web.Request) -> Principal | None:
-    """The authenticated caller, None when no credentials were sent; raise AuthenticationNeeded if wrong."""
+    """The authenticated caller, None when no credentials were sent; raise AuthenticationNeeded if wrong
+    (InsecureChannel if they came over plain HTTP from another machine, see ``Registry.authenticate``)."""
     header = request.headers.get("Authorization")
     if not header:
         return None
     index, handle, secret = parse_basic(header)
-    return await request.app[REGISTRY].authenticate(handle, index, secret)
+    return await request.app[REGISTRY].authenticate(handle, index, secret, channel=channel_of(request))

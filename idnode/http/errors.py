@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from idnode.model.errors import IdnodeError
+from idnode.model.errors import BodyTooLarge, IdnodeError, RateLimited, RequestTimedOut
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +38,8 @@ STATUS_BY_RESPONSE_CODE: dict[int, int] = {
     403: 403,
     404: 403,
 }
+# Errors whose HTTP status says more than their responseCode's (3 would be 503, 4 would be 400).
+STATUS_BY_ERROR: dict[type[IdnodeError], int] = {RateLimited: 429, BodyTooLarge: 413, RequestTimedOut: 408}
 # HTTP errors raised by aiohttp itself (unknown route, wrong method, ...) in Handle terms.
 RESPONSE_CODE_BY_HTTP: dict[int, int] = {404: 100, 405: 4, 413: 4, 400: 4}
 
@@ -61,7 +63,11 @@ def json_response(
 
 
 def error_response(
-    response_code: int, message: str, status: int | None = None, handle: str | None = None
+    response_code: int,
+    message: str,
+    status: int | None = None,
+    handle: str | None = None,
+    retry_after: int | None = None,
 ) -> web.Response:
     body: dict[str, Any] = {"responseCode": response_code, "message": message}
     if handle is not None:
@@ -70,8 +76,8 @@ def error_response(
     headers: dict[str, str] = {}
     if status == 401:
         headers["WWW-Authenticate"] = 'Basic realm="handle"'
-    if status == 503:
-        headers["Retry-After"] = "1"
+    if status in (429, 503):
+        headers["Retry-After"] = str(retry_after or 1)
     return json_response(body, status, headers=headers)
 
 
@@ -84,7 +90,9 @@ async def error_middleware(
         return await handler(request)
     except IdnodeError as exc:
         handle = request.match_info.get("handle")
-        return error_response(exc.response_code, exc.message, handle=handle)
+        status = STATUS_BY_ERROR.get(type(exc))
+        retry_after = exc.retry_after if isinstance(exc, RateLimited) else None
+        return error_response(exc.response_code, exc.message, status, handle, retry_after)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise

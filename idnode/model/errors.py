@@ -175,3 +175,31 @@ class TemplateInUse(IdnodeError):
     """Stored records use this template version, so it cannot be deleted."""
 
     response_code = 202
+
+
+class RateLimited(IdnodeError):
+    """Too many requests from this client; retry later."""
+
+    response_code = 3  # RC_SERVER_TOO_BUSY: Handle's "retry later"; HTTP answers 429 with Retry-After
+
+    def __init__(self, retry_after: int, message: str | None = None) -> None:
+        super().__init__(message, retry_after=retry_after)
+        self.retry_after = retry_after
+
+
+class BodyTooLarge(IdnodeError):
+    """The request body is too large."""
+
+    response_code = 4  # a protocol error; HTTP answers 413
+
+
+class RequestTimedOut(IdnodeError):
+    """The request did not arrive in time."""
+
+    response_code = 4  # a protocol error; HTTP answers 408
+
+
+class InsecureChannel(IdnodeError):
+    """Credentials are accepted only over HTTPS (or from this machine)."""
+
+    response_code = 403  # RC_AUTHENTICATION_FAILED: the credential is not even looked at
