@@ -76,8 +76,8 @@ class Settings:
     max_handle_bytes: int = MAX_HANDLE_BYTES  # a new identifier, UTF-8; at most what the grammar allows
     max_values_per_record: int = 1000
     max_value_bytes: int = 128 * 1024  # one value's data as stored
-    rate_limit_resolves: float = 1000.0  # reads per second per client and worker; 0 = no limit
-    rate_limit_resolves_burst: int = 5000
+    rate_limit_resolves: float = 5000.0  # reads per second per client and worker; 0 = no limit
+    rate_limit_resolves_burst: int = 10000
     rate_limit_writes: float = 100.0  # writes (POST, PUT, PATCH, DELETE) per second per client and worker
     rate_limit_writes_burst: int = 1000
     trusted_proxies: tuple[str, ...] = ()  # addresses/networks whose X-Forwarded-For/-Proto are believed

@@ -136,3 +136,23 @@ def test_limit_defaults_and_environment() -> None:
     assert [str(n) for n in settings.trusted_proxy_networks] == ["127.0.0.1/32", "10.0.0.0/8"]
     assert settings.max_handle_bytes == MAX_HANDLE_BYTES == 320
     assert settings.require_tls_for_credentials and settings.tls_cert is None
+
+
+def test_serve_flags_set_the_limits(tmp_path: Path) -> None:
+    from idnode.cli import _parser, _settings
+
+    flags = "--max-body-bytes 1024 --rate-limit-resolves 0 --rate-limit-writes 2.5"
+    flags += " --trusted-proxies 127.0.0.1,::1 --header-timeout 3 --body-timeout 4 --shutdown-timeout 5"
+    flags += " --tls-cert c.pem --tls-key k.pem"
+    args = _parser().parse_args(["serve", "--data-dir", str(tmp_path), *flags.split()])
+    settings = _settings(args)
+    assert (settings.max_body_bytes, settings.rate_limit_resolves, settings.rate_limit_writes) == (
+        1024,
+        0,
+        2.5,
+    )
+    assert settings.trusted_proxies == ("127.0.0.1", "::1")
+    assert (settings.header_timeout_seconds, settings.body_timeout_seconds) == (3, 4)
+    assert settings.shutdown_timeout_seconds == 5
+    assert (settings.tls_cert, settings.tls_key) == (Path("c.pem"), Path("k.pem"))
+    assert settings.base_url == "https://127.0.0.1:8000"

@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from tests.conftest import Server, start_server, stop_server
+from tests.conftest import Server, run_cli, start_server, stop_server
 from tests.http.helpers import onboard
 
 URL_VALUE = {"index": 1, "type": "URL", "data": "https://example.com/tls"}
@@ -117,3 +117,12 @@ async def test_a_client_that_does_not_trust_the_certificate_is_refused(tls_node:
     async with aiohttp.ClientSession() as untrusting:  # the system's CAs only
         with pytest.raises(aiohttp.ClientConnectorCertificateError):
             await untrusting.get(f"{tls_node.url}/api/node")
+
+
+def test_a_certificate_that_does_not_load_stops_the_start(tmp_path: Path) -> None:
+    (tmp_path / "bad.pem").write_text("not a certificate")
+    bad = str(tmp_path / "bad.pem")
+    result = run_cli(
+        "serve", "--data-dir", str(tmp_path / "node"), "--tls-cert", bad, "--tls-key", bad, check=False
+    )
+    assert result.returncode == 2 and "error" in result.stderr
