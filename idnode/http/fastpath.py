@@ -266,8 +266,6 @@ class FastPathProtocol(asyncio.Protocol):
                 if wait:
                     self._refuse_over_budget(key, wait, request.keep_alive)
                     continue
-            if self.draining:
-                request = request._replace(keep_alive=False)
             answer = self.resolver.cached(request.asked, request.raw_query)
             if answer is None:
                 self.pending = asyncio.ensure_future(self._respond(request))
