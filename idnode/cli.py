@@ -58,6 +58,15 @@ def _settings(args: argparse.Namespace) -> Settings:
         "mirror_of",
         "upper_node",
         "resolution_mode",
+        "tls_cert",
+        "tls_key",
+        "max_body_bytes",
+        "rate_limit_resolves",
+        "rate_limit_writes",
+        "trusted_proxies",
+        "header_timeout_seconds",
+        "body_timeout_seconds",
+        "shutdown_timeout_seconds",
     )
     flags = {name: getattr(args, name, None) for name in names}
     flags["config"] = getattr(args, "config", None)
@@ -355,6 +364,30 @@ def _parser() -> argparse.ArgumentParser:
             "--resolution-mode",
             choices=("referral", "recursive"),
             help="for prefixes not held here: refer (302, default) or resolve and verify",
+        )
+        serve.add_argument("--tls-cert", type=Path, help="PEM certificate (chain): serve HTTPS")
+        serve.add_argument("--tls-key", type=Path, help="PEM private key of --tls-cert")
+        serve.add_argument("--max-body-bytes", type=int, help="largest request body (default 4 MiB)")
+        serve.add_argument(
+            "--rate-limit-resolves", type=float, help="reads per second per client and worker (0: off)"
+        )
+        serve.add_argument(
+            "--rate-limit-writes", type=float, help="writes per second per client and worker (0: off)"
+        )
+        serve.add_argument(
+            "--trusted-proxies", help="comma-separated proxy addresses whose X-Forwarded-For is believed"
+        )
+        serve.add_argument(
+            "--header-timeout", dest="header_timeout_seconds", type=float, help="seconds for a request head"
+        )
+        serve.add_argument(
+            "--body-timeout", dest="body_timeout_seconds", type=float, help="grace seconds for a body"
+        )
+        serve.add_argument(
+            "--shutdown-timeout",
+            dest="shutdown_timeout_seconds",
+            type=float,
+            help="seconds SIGTERM waits for requests in flight (default 30)",
         )
 
     enterprise = sub.add_parser("enterprise", help="onboard and manage enterprises")

@@ -8,8 +8,10 @@ from aiohttp import web
 
 from idnode.config import Settings
 from idnode.http import bulk, dashboard, enterprises, gs1, handles, metrics, node, search, stats, templates
+from idnode.http.clients import Clients
 from idnode.http.errors import error_middleware
 from idnode.http.keys import (
+    CLIENTS,
     GS1_RESOLVER,
     IMPORTER,
     KEYRING,
@@ -23,10 +25,9 @@ from idnode.http.keys import (
     STATS,
     TEMPLATES,
 )
+from idnode.http.limits import limits_middleware
 from idnode.http.metrics import create_metrics, metrics_middleware
 from idnode.serving import serving_core
-
-MAX_BODY_BYTES = 4 * 1024 * 1024
 
 
 async def allow_cross_origin_reads(request: web.Request, response: web.StreamResponse) -> None:
@@ -37,8 +38,12 @@ async def allow_cross_origin_reads(request: web.Request, response: web.StreamRes
 
 def create_app(settings: Settings) -> web.Application:
     """Build the node's HTTP application; the database is opened (and migrated) on startup."""
-    app = web.Application(middlewares=[metrics_middleware, error_middleware], client_max_size=MAX_BODY_BYTES)
+    app = web.Application(
+        middlewares=[metrics_middleware, error_middleware, limits_middleware],
+        client_max_size=settings.max_body_bytes,
+    )
     app[SETTINGS] = settings
+    app[CLIENTS] = Clients(settings)
     app[METRICS] = create_metrics(app)
 
     async def core(app: web.Application) -> AsyncIterator[None]:

@@ -14,6 +14,7 @@ from urllib.parse import unquote
 from aiohttp import web
 
 from idnode.http.keys import REGISTRY
+from idnode.http.limits import channel_of
 from idnode.model.errors import AuthenticationNeeded
 from idnode.model.permissions import Principal
 
@@ -44,11 +45,9 @@ def parse_basic(header: str) -> tuple[int, str, str]:
 
 async def principal_of(request: web.Request) -> Principal | None:
     """The authenticated caller, None when no credentials were sent; raise AuthenticationNeeded if wrong
-    (LoginThrottled after too many failures from this address or for this account)."""
+    (InsecureChannel if they came over plain HTTP from another machine, see ``Registry.authenticate``)."""
     header = request.headers.get("Authorization")
     if not header:
         return None
     index, handle, secret = parse_basic(header)
-    # The peer address, not X-Forwarded-For: a header any client can forge must not pick the key
-    # its failures are counted under.
-    return await request.app[REGISTRY].authenticate(handle, index, secret, client=request.remote)
+    return await request.app[REGISTRY].authenticate(handle, index, secret, channel=channel_of(request))

@@ -18,7 +18,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from idnode.model.errors import IdnodeError, LoginThrottled
+from idnode.model.errors import BodyTooLarge, IdnodeError, LoginThrottled, RateLimited, RequestTimedOut
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,13 @@ STATUS_BY_RESPONSE_CODE: dict[int, int] = {
     403: 403,
     404: 403,
 }
-STATUS_BY_ERROR: dict[type[IdnodeError], int] = {LoginThrottled: 429}
+# Errors whose HTTP status says more than their responseCode's (3 would be 503, 4 would be 400).
+STATUS_BY_ERROR: dict[type[IdnodeError], int] = {
+    RateLimited: 429,
+    LoginThrottled: 429,
+    BodyTooLarge: 413,
+    RequestTimedOut: 408,
+}
 # HTTP errors raised by aiohttp itself (unknown route, wrong method, ...) in Handle terms.
 RESPONSE_CODE_BY_HTTP: dict[int, int] = {404: 100, 405: 4, 413: 4, 400: 4}
 
@@ -70,7 +76,7 @@ def error_response(
     message: str,
     status: int | None = None,
     handle: str | None = None,
-    retry_after: int = 1,
+    retry_after: int | None = None,
 ) -> web.Response:
     body: dict[str, Any] = {"responseCode": response_code, "message": message}
     if handle is not None:
@@ -80,7 +86,7 @@ def error_response(
     if status == 401:
         headers["WWW-Authenticate"] = 'Basic realm="handle"'
     if status in (429, 503):
-        headers["Retry-After"] = str(retry_after)
+        headers["Retry-After"] = str(retry_after or 1)
     return json_response(body, status, headers=headers)
 
 
@@ -94,7 +100,7 @@ async def error_middleware(
     except IdnodeError as exc:
         handle = request.match_info.get("handle")
         status = STATUS_BY_ERROR.get(type(exc))
-        retry_after = exc.retry_after if isinstance(exc, LoginThrottled) else 1
+        retry_after = exc.retry_after if isinstance(exc, RateLimited) else None
         return error_response(exc.response_code, exc.message, status, handle, retry_after)
     except web.HTTPException as exc:
         if exc.status < 400:

@@ -6,6 +6,7 @@ from aiohttp import web
 
 from idnode.config import Settings
 from idnode.gs1_resolver import Gs1Resolver
+from idnode.http.clients import Clients
 from idnode.importing import Importer
 from idnode.keyring import KeyRing
 from idnode.mirror import MirrorFollower
@@ -28,3 +29,4 @@ TEMPLATES = web.AppKey("templates", TemplateCatalog)
 IMPORTER = web.AppKey("importer", Importer)
 METRICS = web.AppKey("metrics", "Metrics")
 MIRROR = web.AppKey("mirror", MirrorFollower)  # only on a mirror
+CLIENTS = web.AppKey("clients", Clients)  # client addresses and rate limits, shared with the fast path

@@ -123,20 +123,6 @@ class AuthenticationNeeded(IdnodeError):
     response_code = 402
 
 
-class LoginThrottled(IdnodeError):
-    """Too many failed logins for this account or from this client; try again later.
-
-    ``retry_after`` is the whole seconds to wait. Handle has no code for this; RC 3 (server too busy)
-    is the one its clients treat as "retry later", and the secret was not checked.
-    """
-
-    response_code = 3
-
-    def __init__(self, message: str, retry_after: int) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
-
-
 class AuthenticationFailed(IdnodeError):
     """Authentication failed."""
 
@@ -193,3 +179,42 @@ class TemplateInUse(IdnodeError):
 
 class BackupError(IdnodeError):
     """The backup could not be made or restored."""
+
+
+class RateLimited(IdnodeError):
+    """Too many requests from this client; retry later."""
+
+    response_code = 3  # RC_SERVER_TOO_BUSY: Handle's "retry later"; HTTP answers 429 with Retry-After
+
+    def __init__(self, retry_after: int, message: str | None = None) -> None:
+        super().__init__(message, retry_after=retry_after)
+        self.retry_after = retry_after
+
+
+class LoginThrottled(RateLimited):
+    """Too many failed logins for this account or from this client; try again later.
+
+    ``retry_after`` is the whole seconds to wait. Handle has no code for this; RC 3 (server too busy)
+    is the one its clients treat as "retry later", and the secret was not checked.
+    """
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(retry_after, message)
+
+
+class BodyTooLarge(IdnodeError):
+    """The request body is too large."""
+
+    response_code = 4  # a protocol error; HTTP answers 413
+
+
+class RequestTimedOut(IdnodeError):
+    """The request did not arrive in time."""
+
+    response_code = 4  # a protocol error; HTTP answers 408
+
+
+class InsecureChannel(IdnodeError):
+    """Credentials are accepted only over HTTPS (or from this machine)."""
+
+    response_code = 403  # RC_AUTHENTICATION_FAILED: the credential is not even looked at
