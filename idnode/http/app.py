@@ -7,9 +7,22 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from idnode.config import Settings
-from idnode.http import bulk, dashboard, enterprises, gs1, handles, metrics, node, search, stats, templates
+from idnode.http import (
+    applications,
+    bulk,
+    dashboard,
+    enterprises,
+    gs1,
+    handles,
+    metrics,
+    node,
+    search,
+    stats,
+    templates,
+)
 from idnode.http.errors import error_middleware
 from idnode.http.keys import (
+    APPLICATIONS,
     GS1_RESOLVER,
     IMPORTER,
     KEYRING,
@@ -49,7 +62,7 @@ def create_app(settings: Settings) -> web.Application:
             app[REGISTRY], app[RESOLVER], app[STATS] = opened.registry, opened.resolver, opened.stats
             app[KEYRING], app[LOG], app[TEMPLATES] = opened.keyring, opened.log, opened.templates
             app[SEARCHER], app[GS1_RESOLVER] = opened.searcher, opened.gs1
-            app[IMPORTER] = opened.importer
+            app[IMPORTER], app[APPLICATIONS] = opened.importer, opened.applications
             yield
 
     app.cleanup_ctx.append(core)
@@ -61,6 +74,7 @@ def create_app(settings: Settings) -> web.Application:
             *handles.routes,
             *bulk.routes,
             *enterprises.routes,
+            *applications.routes,
             *templates.routes,
             *stats.routes,
             *search.routes,

@@ -2,7 +2,9 @@
 
 From Handle.Net 9's BaseHandleRequestProcessingServlet: 1 → 200 (201 for create-only PUT); 200 →
 200 on resolve, else 400; 100 → 404; 101/201 → 409; 2 → 500; 4/102/202/301 → 400; 302/303 → 300;
-5 → 501; 3/7 → 503; 402 → 401; 400/401/403/404 → 403; anything else → 500.
+5 → 501; 3/7 → 503; 402 → 401; 400/401/403/404 → 403; anything else → 500. A few errors that no
+Handle code describes (an application's illegal transition, an upload's size or type) have their own
+status in ``STATUS_BY_ERROR``.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from idnode.model.errors import IdnodeError
+from idnode.model.errors import IdnodeError, LicenceTooLarge, TransitionNotAllowed, UnsupportedLicenceType
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +39,12 @@ STATUS_BY_RESPONSE_CODE: dict[int, int] = {
     401: 403,
     403: 403,
     404: 403,
+}
+# Errors whose HTTP status their responseCode does not tell (checked first, along the class hierarchy).
+STATUS_BY_ERROR: dict[type[IdnodeError], int] = {
+    TransitionNotAllowed: 409,
+    LicenceTooLarge: 413,
+    UnsupportedLicenceType: 415,
 }
 # HTTP errors raised by aiohttp itself (unknown route, wrong method, ...) in Handle terms.
 RESPONSE_CODE_BY_HTTP: dict[int, int] = {404: 100, 405: 4, 413: 4, 400: 4}
@@ -84,7 +92,8 @@ async def error_middleware(
         return await handler(request)
     except IdnodeError as exc:
         handle = request.match_info.get("handle")
-        return error_response(exc.response_code, exc.message, handle=handle)
+        status = next((STATUS_BY_ERROR[c] for c in type(exc).__mro__ if c in STATUS_BY_ERROR), None)
+        return error_response(exc.response_code, exc.message, status, handle=handle)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
