@@ -265,3 +265,37 @@ async def test_operator_lists_by_state(node: Server, session: aiohttp.ClientSess
     assert (await get_json(session, url))[0] == 401
     _, enterprise_admin = await onboard(session, node)
     assert (await get_json(session, url, headers=enterprise_admin))[0] == 403
+
+
+async def test_stats_and_metrics_count_applications_by_state(
+    node: Server, session: aiohttp.ClientSession
+) -> None:
+    async def figures() -> tuple[dict[str, int], str]:
+        _, stats = await get_json(session, f"{node.url}/api/stats", headers=operator(node))
+        async with session.get(f"{node.url}/metrics", headers=operator(node)) as resp:
+            return stats["applications"], await resp.text()
+
+    before, _ = await figures()
+    app_id, _, _ = await apply(session, node)
+    await step(session, node, app_id, "review")
+    after, metrics = await figures()
+    assert after["under_review"] == before["under_review"] + 1 and after["submitted"] == before["submitted"]
+    assert set(after) == {"submitted", "under_review", "approved", "rejected", "withdrawn"}
+    assert f'idnode_applications{{state="under_review"}} {float(after["under_review"])}' in metrics
+    assert re.search(r"^idnode_notifications_pending \d", metrics, re.MULTILINE)
+    assert re.search(r"^idnode_upstream_pending_reports \d", metrics, re.MULTILINE)
+
+
+async def test_the_form_lists_districts_industries_and_licence_limits(
+    node: Server, session: aiohttp.ClientSession
+) -> None:
+    status, body = await get_json(session, f"{node.url}/api/applications/form")  # no credentials needed
+    assert status == 200 and "盐南高新区" in body["districts"] and len(body["districts"]) == 11
+    sections = {s["code"]: s for s in body["industries"]}
+    assert len(sections) == 20 and sections["C"]["name"] == "制造业"
+    assert {"code": "C34", "name": "通用设备制造业"} in sections["C"]["divisions"]
+    assert len(sections["C"]["divisions"]) == 31
+    assert body["licence"] == {
+        "types": ["application/pdf", "image/png", "image/jpeg"],
+        "max_bytes": MAX_BYTES,
+    }
