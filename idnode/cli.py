@@ -1,5 +1,5 @@
 """The ``idnode`` command: init, serve, enterprise, applications, templates, import, resolve, dns-name,
-stats, demo, reindex, keys, verify.
+stats, demo, reindex, keys, verify, backup, restore.
 
 Commands that change the node run on the node's own machine against its data directory (or ``--db``)
 and act as the operator, through the same registry as the HTTP API.
@@ -23,7 +23,7 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from idnode import cli_applications, cli_import, cli_keys
+from idnode import cli_applications, cli_backup, cli_import, cli_keys
 from idnode.config import Settings, load_settings
 from idnode.core import Core, open_core
 from idnode.csvout import flattened, to_csv
@@ -398,6 +398,7 @@ def _parser() -> argparse.ArgumentParser:
     cli_applications.add_parser(sub, common, output)
     cli_import.add_parser(sub, common, output)
     cli_keys.add_parsers(sub, common, output)
+    cli_backup.add_parsers(sub, common, output)
     return parser
 
 
@@ -442,6 +443,12 @@ async def cmd_import(args: argparse.Namespace) -> int:
     return 1 if result["failed"] else 0
 
 
+async def cmd_backup(args: argparse.Namespace) -> int:
+    result = await cli_backup.run(args, _settings(args))
+    _emit_json(result) if args.json else cli_backup.print_result(args.command, result)
+    return 0
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], Awaitable[int]]] = {
     "init": cmd_init,
     "enterprise": cmd_enterprise,
@@ -453,6 +460,8 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], Awaitable[int]]] = {
     "keys": cmd_keys,
     "reindex": cmd_reindex,
     "verify": cmd_verify,
+    "backup": cmd_backup,
+    "restore": cmd_backup,
 }
 
 

@@ -45,6 +45,10 @@ def _as_json(kind: type) -> Callable[[str], Any]:
     return parse
 
 
+def _refuse(_text: str) -> Any:
+    return _NOT
+
+
 _PARSERS: dict[str, Callable[[str], Any]] = {
     "string": lambda text: text,
     "integer": lambda text: int(text) if _INTEGER.fullmatch(text) else _NOT,
@@ -56,36 +60,49 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
 }
 
 
-def coerce_fields(cells: Mapping[str, str], schema: Mapping[str, Any]) -> dict[str, Any]:
-    """CSV cells as the metadata object a template's JSON Schema describes (a pure function).
+class CellCoercion:
+    """CSV cells as the metadata object a template's JSON Schema describes (built once per schema).
 
     A cell fills the top-level property of its name, or else the one whose ``title`` it names (so a
     column may be headed in Chinese), converted to the JSON type the property declares: integer,
     number, boolean (true/false, 1/0, yes/no, 是/否), null (``null``), array or object (JSON text), or
-    string; with a list of types the first that fits. A cell without a declared type stays text. Raise
-    InvalidValue naming the field when a cell fits none of its types, or two fill one property.
+    string; with a list of types the first that fits. A cell without a declared type stays text.
     """
-    properties = schema.get("properties")
-    properties = properties if isinstance(properties, dict) else {}
-    titles = {
-        spec["title"]: name
-        for name, spec in properties.items()
-        if isinstance(spec, dict) and isinstance(spec.get("title"), str)
-    }
-    out: dict[str, Any] = {}
-    for label, text in cells.items():
-        name = label if label in properties else titles.get(label, label)
-        if name in out:
-            raise InvalidValue(f"Two fields fill {name!r} (the second is {label!r}).")
-        spec = properties.get(name)
-        declared = spec.get("type") if isinstance(spec, dict) else None
-        kinds = [declared] if isinstance(declared, str) else declared if isinstance(declared, list) else []
-        value: Any = text if not kinds else _NOT
-        for kind in kinds:
-            value = _PARSERS.get(kind, lambda _: _NOT)(text)
-            if value is not _NOT:
-                break
-        if value is _NOT:
-            raise InvalidValue(f"Field {name!r}: {text!r} is not a valid {' or '.join(map(str, kinds))}.")
-        out[name] = value
-    return out
+
+    def __init__(self, schema: Mapping[str, Any]) -> None:
+        properties = schema.get("properties")
+        properties = properties if isinstance(properties, dict) else {}
+        self._names = {
+            spec["title"]: name
+            for name, spec in properties.items()
+            if isinstance(spec, dict) and isinstance(spec.get("title"), str)
+        } | {name: name for name in properties}
+        self._kinds: dict[str, list[Any]] = {}
+        for name, spec in properties.items():
+            declared = spec.get("type") if isinstance(spec, dict) else None
+            kinds = (
+                [declared] if isinstance(declared, str) else declared if isinstance(declared, list) else []
+            )
+            if kinds:
+                self._kinds[name] = kinds
+
+    def __call__(self, cells: Mapping[str, str]) -> dict[str, Any]:
+        """The cells converted; raise InvalidValue naming the field when a cell fits none of its
+        types, or two cells fill one property."""
+        out: dict[str, Any] = {}
+        for label, text in cells.items():
+            name = self._names.get(label, label)
+            if name in out:
+                raise InvalidValue(f"Two fields fill {name!r} (the second is {label!r}).")
+            kinds = self._kinds.get(name)
+            value: Any = text if kinds is None else _NOT
+            for kind in kinds or ():
+                value = _PARSERS.get(kind, _refuse)(text)
+                if value is not _NOT:
+                    break
+            if value is _NOT:
+                raise InvalidValue(
+                    f"Field {name!r}: {text!r} is not a valid {' or '.join(map(str, kinds or ()))}."
+                )
+            out[name] = value
+        return out

@@ -7,7 +7,7 @@ sees them); the whole file is checked before anything is written.
 Records. A row's values follow the shared conventions: URL at index 1, TEMPLATE (``name@version``) at
 2, METADATA (its fields as a JSON object text, keys sorted) at 3, GS1 at 4. With a template every row
 names it and has METADATA, and CSV cells are converted to the types its schema declares
-(``coerce_fields``); without one there is no TEMPLATE value, and METADATA (when the row has fields)
+(``CellCoercion``); without one there is no TEMPLATE value, and METADATA (when the row has fields)
 holds CSV cells as strings and JSON values as they are. A row owns exactly those four indexes: on an
 existing record it sets them (removing those it leaves empty) and leaves every other value alone
 (HS_ADMIN, links added later). A ``values`` row replaces the whole record, as a whole-record PUT.
@@ -30,7 +30,7 @@ import orjson
 
 from idnode.bulk import DEFAULT_BATCH, MAX_LISTED_FAILURES, BulkFailure, BulkItem, BulkRegistrar, BulkResult
 from idnode.bulk import Progress as BulkProgress
-from idnode.coercion import coerce_fields
+from idnode.coercion import CellCoercion
 from idnode.importfile import ImportFile, Row
 from idnode.model.errors import (
     HandleAlreadyExists,
@@ -69,7 +69,8 @@ class RowMapper:
     def __init__(self, prefix: str, template: Template | None, *, text_cells: bool) -> None:
         self.prefix = canonical_prefix(prefix)
         self.template = template
-        self.text_cells = text_cells  # CSV: fields are text, converted for a template
+        # CSV: fields are text, converted to the types the template declares
+        self.coerce = CellCoercion(template.document) if template is not None and text_cells else None
         self._seen: dict[bytes, int] = {}  # handle digest -> first row: 8 bytes a handle, not the text
 
     def item(self, row: Row) -> BulkItem:
@@ -130,8 +131,8 @@ class RowMapper:
         metadata: dict[str, Any] = dict(fields.get("metadata", {}))
         if self.template is not None:
             values.append(_value(TEMPLATE_INDEX, "TEMPLATE", self.template.ref))
-            if self.text_cells:
-                metadata = coerce_fields(metadata, self.template.document)
+            if self.coerce is not None:
+                metadata = self.coerce(metadata)
         if metadata or self.template is not None:
             try:
                 text = orjson.dumps(metadata, option=orjson.OPT_SORT_KEYS).decode()

@@ -40,6 +40,16 @@ def b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
 
+async def root_at(repository: Repository, size: int | None = None) -> tuple[int, bytes]:
+    """(size, root hash) of the log's first ``size`` entries (all if None); ProtocolError if the
+    log is shorter."""
+    async with repository.log_reader() as (stored, subtree):
+        size = stored if size is None else size
+        if not 0 <= size <= stored:
+            raise ProtocolError(f"The log holds {stored} entries, not {size}.")
+        return size, await merkle.range_hash(subtree, 0, size)
+
+
 class LogAppender:
     """Appends entries inside write transactions, remembering the tree's right edge between appends.
 

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from idnode.coercion import coerce_fields
+from idnode.coercion import CellCoercion
 from idnode.model.errors import InvalidValue
 
 SCHEMA: dict[str, Any] = {
@@ -41,7 +41,7 @@ def test_cells_become_the_types_the_schema_declares() -> None:
         "free": "42",
         "not in schema": "7",
     }
-    assert coerce_fields(cells, SCHEMA) == {
+    assert CellCoercion(SCHEMA)(cells) == {
         "model": "JAM72S30",
         "power_w": 550,
         "efficiency": 21.3,
@@ -53,7 +53,7 @@ def test_cells_become_the_types_the_schema_declares() -> None:
         "free": "42",
         "not in schema": "7",
     }
-    assert coerce_fields({"efficiency": "-2", "warranty": "25", "bifacial": "FALSE"}, SCHEMA) == {
+    assert CellCoercion(SCHEMA)({"efficiency": "-2", "warranty": "25", "bifacial": "FALSE"}) == {
         "efficiency": -2,
         "warranty": 25,
         "bifacial": False,
@@ -75,11 +75,11 @@ def test_cells_become_the_types_the_schema_declares() -> None:
 )
 def test_cells_that_do_not_fit_are_refused_by_name(cells: dict[str, str], message: str) -> None:
     with pytest.raises(InvalidValue) as refused:
-        coerce_fields(cells, SCHEMA)
+        CellCoercion(SCHEMA)(cells)
     assert refused.value.message == message
 
 
 @given(st.integers(min_value=-(2**63), max_value=2**63 - 1), st.floats(allow_nan=False, allow_infinity=False))
 def test_numbers_survive_the_trip_through_text(integer: int, number: float) -> None:
     cells = {"power_w": str(integer), "efficiency": repr(number)}
-    assert coerce_fields(cells, SCHEMA) == {"power_w": integer, "efficiency": number}
+    assert CellCoercion(SCHEMA)(cells) == {"power_w": integer, "efficiency": number}

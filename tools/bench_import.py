@@ -3,7 +3,10 @@
 
 For each database (SQLite; PostgreSQL when ``--postgres`` names a server): (1) the floor: the same
 number of unsigned handle rows inserted with one executemany per batch, nothing else; (2) the raw
-Ed25519 signature rate (one core); (3) the import itself: a CSV file of solar-module rows (URL,
+Ed25519 signature rate (one core); (2b) the storage floor (tools/stored_rows_floor.py): every row a
+real import writes per identifier (record, audit, log, search entries, upstream report), taken from
+a sample import and stored again under new identifiers with the driver's fastest call, no logic —
+no import can beat it on the machine; (3) the import itself: a CSV file of solar-module rows (URL,
 template, metadata checked against the template, signed, audited, logged, indexed for search),
 through the importer the CLI and ``POST /api/bulk`` use; (4) the same file imported again, every row
 found unchanged. The issue's goals: 50,000 rows/s on SQLite, 100,000 rows/s on PostgreSQL.
@@ -27,6 +30,7 @@ from typing import Any
 
 from bench_bulk import insert_floor, rate, signature_rate
 from benchlib import bench_enterprise, report
+from stored_rows_floor import SampleRows, postgres_floor, sqlite_floor
 
 from idnode.config import load_settings
 from idnode.core import open_core
@@ -52,13 +56,16 @@ COLUMNS = (
 )
 
 
+STEM = "CS7N26"  # the start of every suffix write_rows makes
+
+
 def write_rows(path: Path, rows: int) -> None:
     """A CSV export as a module maker's MES would write it: one solar module per row."""
     with path.open("w", encoding="utf-8", newline="") as out:
         writer = csv.writer(out)
         writer.writerow(COLUMNS)
         for n in range(rows):
-            serial = f"CS7N26{n:010d}"
+            serial = f"{STEM}{n:010d}"
             writer.writerow(
                 (
                     serial,
@@ -110,7 +117,18 @@ async def _pg(admin_url: str, sql: str) -> None:
         await conn.close()
 
 
-def measure(work: Path, kind: str, server: str, csv_path: Path, rows: int, batch_size: int) -> dict[str, Any]:
+def sample_rows(work: Path, batch_size: int) -> SampleRows:
+    """The rows a real import of one batch writes (on SQLite), for the storage floors."""
+    work.mkdir()
+    csv_path = work / "sample.csv"
+    write_rows(csv_path, batch_size)
+    asyncio.run(import_rate(work, "", csv_path, batch_size, batch_size))
+    return SampleRows(work / "import" / "idnode.db", STEM, batch_size)
+
+
+def measure(
+    work: Path, kind: str, server: str, csv_path: Path, rows: int, batch_size: int, sample: SampleRows
+) -> dict[str, Any]:
     """The floor and import figures on one database (a fresh one per measurement on PostgreSQL)."""
     urls = []
 
@@ -124,16 +142,24 @@ def measure(work: Path, kind: str, server: str, csv_path: Path, rows: int, batch
 
     try:
         floor = asyncio.run(insert_floor(work / f"{kind}-floor", rows, batch_size, fresh("floor")))
+        copies, stored_at = rows // batch_size, work / f"{kind}-stored"
+        if kind == "sqlite":
+            stored = sqlite_floor(stored_at, sample, copies)
+        else:
+            stored = asyncio.run(postgres_floor(stored_at, fresh("stored"), sample, copies))
         first, again = asyncio.run(import_rate(work / kind, fresh("import"), csv_path, rows, batch_size))
     finally:
         for database in urls:
             asyncio.run(_pg(f"{server}/postgres", f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
     return {
         f"{kind}: floor, executemany of unsigned rows (rows/s)": floor,
+        f"{kind}: storage floor, the import's own rows stored with no logic (rows/s)": stored,
         f"{kind}: import, signed + audited + logged + indexed (rows/s)": first,
         f"{kind}: import again, all rows unchanged (rows/s)": again,
         f"{kind}: import / floor": round(first / floor, 3),
+        f"{kind}: import / storage floor": round(first / stored, 3),
         f"{kind}: import / goal of {GOALS[kind]:,} rows/s": round(first / GOALS[kind], 3),
+        f"{kind}: storage floor / goal": round(stored / GOALS[kind], 3),
     }
 
 
@@ -152,9 +178,13 @@ def main() -> int:
         write_rows(csv_path, args.rows)
         results["file size (MB)"] = round(csv_path.stat().st_size / 1e6, 1)
         results["floor: raw Ed25519 signatures, one core (signatures/s)"] = signature_rate(20_000)
-        results.update(measure(work, "sqlite", "", csv_path, args.rows, args.batch_size))
+        sample = sample_rows(work / "sample", args.batch_size)
+        results["rows stored per identifier"] = round(sample.per_identifier, 2)
+        results.update(measure(work, "sqlite", "", csv_path, args.rows, args.batch_size, sample))
         if args.postgres:
-            results.update(measure(work, "postgresql", args.postgres, csv_path, args.rows, args.batch_size))
+            results.update(
+                measure(work, "postgresql", args.postgres, csv_path, args.rows, args.batch_size, sample)
+            )
     finally:
         shutil.rmtree(work, ignore_errors=True)
     report("idnode import of a CSV file", results)

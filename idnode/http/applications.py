@@ -55,6 +55,7 @@ async def _field(part: BodyPartReader) -> str:
 async def submit(request: web.Request) -> web.Response:
     if request.content_type != "multipart/form-data":
         raise ProtocolError("Content-Type must be multipart/form-data (the fields and the licence file).")
+    await _caller(request)  # anyone may apply, but credentials sent must verify (401 otherwise)
     applications = request.app[APPLICATIONS]
     fields: dict[str, Any] = {}
     licence: Licence | None = None

@@ -2,9 +2,13 @@
 
 From Handle.Net 9's BaseHandleRequestProcessingServlet: 1 → 200 (201 for create-only PUT); 200 →
 200 on resolve, else 400; 100 → 404; 101/201 → 409; 2 → 500; 4/102/202/301 → 400; 302/303 → 300;
-5 → 501; 3/7 → 503; 402 → 401; 400/401/403/404 → 403; anything else → 500. A few errors that no
-Handle code describes (an application's illegal transition, an upload's size or type) have their own
-status in ``STATUS_BY_ERROR``.
+5 → 501; 3/7 → 503; 402 → 401; 400/401/403/404 → 403; anything else → 500.
+
+A few errors have their own status (``STATUS_BY_ERROR``): LoginThrottled (RC 3) is 429 Too Many
+Requests (RFC 6585) with ``Retry-After``, because the caller, not the server, must slow down; a 401
+would tell a legitimate user that a right secret was wrong (and make browsers ask again at once). An
+application's illegal transition is 409, and a licence upload too large or of the wrong type 413 or
+415: no Handle code describes them.
 """
 
 from __future__ import annotations
@@ -16,7 +20,13 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from idnode.model.errors import IdnodeError, LicenceTooLarge, TransitionNotAllowed, UnsupportedLicenceType
+from idnode.model.errors import (
+    IdnodeError,
+    LicenceTooLarge,
+    LoginThrottled,
+    TransitionNotAllowed,
+    UnsupportedLicenceType,
+)
 
 log = logging.getLogger(__name__)
 
@@ -40,8 +50,9 @@ STATUS_BY_RESPONSE_CODE: dict[int, int] = {
     403: 403,
     404: 403,
 }
-# Errors whose HTTP status their responseCode does not tell (checked first, along the class hierarchy).
+# Errors whose HTTP status their responseCode does not tell (looked up along the class hierarchy).
 STATUS_BY_ERROR: dict[type[IdnodeError], int] = {
+    LoginThrottled: 429,
     TransitionNotAllowed: 409,
     LicenceTooLarge: 413,
     UnsupportedLicenceType: 415,
@@ -69,7 +80,11 @@ def json_response(
 
 
 def error_response(
-    response_code: int, message: str, status: int | None = None, handle: str | None = None
+    response_code: int,
+    message: str,
+    status: int | None = None,
+    handle: str | None = None,
+    retry_after: int = 1,
 ) -> web.Response:
     body: dict[str, Any] = {"responseCode": response_code, "message": message}
     if handle is not None:
@@ -78,8 +93,8 @@ def error_response(
     headers: dict[str, str] = {}
     if status == 401:
         headers["WWW-Authenticate"] = 'Basic realm="handle"'
-    if status == 503:
-        headers["Retry-After"] = "1"
+    if status in (429, 503):
+        headers["Retry-After"] = str(retry_after)
     return json_response(body, status, headers=headers)
 
 
@@ -93,7 +108,8 @@ async def error_middleware(
     except IdnodeError as exc:
         handle = request.match_info.get("handle")
         status = next((STATUS_BY_ERROR[c] for c in type(exc).__mro__ if c in STATUS_BY_ERROR), None)
-        return error_response(exc.response_code, exc.message, status, handle=handle)
+        retry_after = exc.retry_after if isinstance(exc, LoginThrottled) else 1
+        return error_response(exc.response_code, exc.message, status, handle, retry_after)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise

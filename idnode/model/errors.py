@@ -123,6 +123,20 @@ class AuthenticationNeeded(IdnodeError):
     response_code = 402
 
 
+class LoginThrottled(IdnodeError):
+    """Too many failed logins for this account or from this client; try again later.
+
+    ``retry_after`` is the whole seconds to wait. Handle has no code for this; RC 3 (server too busy)
+    is the one its clients treat as "retry later", and the secret was not checked.
+    """
+
+    response_code = 3
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class AuthenticationFailed(IdnodeError):
     """Authentication failed."""
 
@@ -175,6 +189,10 @@ class TemplateInUse(IdnodeError):
     """Stored records use this template version, so it cannot be deleted."""
 
     response_code = 202
+
+
+class BackupError(IdnodeError):
+    """The backup could not be made or restored."""
 
 
 class ApplicationNotFound(IdnodeError):

@@ -22,6 +22,7 @@ from jsonschema import Draft202012Validator, FormatChecker
 from jsonschema.exceptions import SchemaError, ValidationError
 
 from idnode.model.errors import InvalidTemplate
+from idnode.model.fieldwise import FieldwiseCheck
 
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 ID_PREFIX = "urn:idnode:template:"
@@ -127,6 +128,7 @@ class Template:
     created_at: datetime | None = None
     searchable: tuple[str, ...] = field(init=False)  # top-level fields marked "x-searchable": true
     validator: Draft202012Validator = field(init=False, repr=False)
+    shortcut: FieldwiseCheck | None = field(init=False, repr=False)  # see idnode.model.fieldwise
 
     def __post_init__(self) -> None:
         properties = self.document.get("properties", {})
@@ -136,7 +138,9 @@ class Template:
             if isinstance(spec, dict) and spec.get("x-searchable") is True
         )
         object.__setattr__(self, "searchable", searchable)
-        object.__setattr__(self, "validator", Draft202012Validator(self.document, format_checker=FORMATS))
+        validator = Draft202012Validator(self.document, format_checker=FORMATS)
+        object.__setattr__(self, "validator", validator)
+        object.__setattr__(self, "shortcut", FieldwiseCheck.of(validator, self.document))
 
     @property
     def ref(self) -> str:
@@ -148,6 +152,8 @@ class Template:
         A missing required field, or a field the template does not allow, is reported at its own
         pointer (``/serialNumber``) rather than at the object holding it.
         """
+        if self.shortcut is not None and self.shortcut.matches(metadata):
+            return []
         return sorted(
             {problem for error in self.validator.iter_errors(metadata) for problem in _located(error)}
         )
