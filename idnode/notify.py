@@ -11,7 +11,8 @@ through the configured notifier:
   The body is ``{"id", "event", "at", "to", "application"}``; ``id`` (``<node prefix>:n``, also in the
   ``X-Idnode-Notification`` header) is the same on every attempt, for the receiver to deduplicate;
 - ``smtp``: mails the applicant (and, for new applications, ``notify_operator_email``) through
-  ``smtp_host``:``smtp_port`` from ``smtp_from``, with the standard library's smtplib in a thread.
+  ``smtp_host``:``smtp_port`` from ``smtp_from``, with the standard library's smtplib in a thread. A
+  recipient the server refuses for good (5xx) is logged and not retried.
 
 A failure keeps the notification queued and retries it with backoff (at most
 ``notify_max_backoff_seconds`` apart). Notifications never carry secrets: the applicant's token and
@@ -34,7 +35,7 @@ import orjson
 from idnode.background import running
 from idnode.config import Settings
 from idnode.delivery import DeliveryFailed, deliver_forever
-from idnode.model.application import Application
+from idnode.model.application import Application, State
 from idnode.model.values import iso_timestamp
 from idnode.storage.repository import NOTIFY, Report, Repository, StoredReport
 
@@ -62,7 +63,7 @@ EVENT_TEXT: dict[str, tuple[str, str]] = {
 def application_notice(application: Application, operator_email: str) -> Report:
     """The notification of ``application`` having reached its current state."""
     recipients = [application.draft.contact_email]
-    if application.state.value == "submitted" and operator_email:
+    if application.state is State.SUBMITTED and operator_email:
         recipients.append(operator_email)
     summary = application.to_json()
     payload = {
@@ -137,7 +138,18 @@ class SmtpNotifier:
 
     def _deliver(self, mail: EmailMessage) -> None:
         with smtplib.SMTP(self.host, self.port, timeout=self.timeout) as smtp:
-            smtp.send_message(mail)
+            try:
+                refused = smtp.send_message(mail)
+            except smtplib.SMTPRecipientsRefused as exc:
+                refused = exc.recipients
+                if any(code < 500 for code, _ in refused.values()):
+                    raise  # a temporary refusal: try again later
+        # A permanent refusal (5xx: no such mailbox) never succeeds, and retrying it would hold up
+        # every later notification: it counts as done, with a warning.
+        for recipient, (code, answer) in refused.items():
+            log.warning(
+                "mail server refused %s (%s %r): notification %s", recipient, code, answer, mail["Message-ID"]
+            )
 
     async def send(self, notification: dict[str, Any]) -> None:
         await asyncio.to_thread(self._deliver, self.mail(notification))

@@ -139,7 +139,12 @@ class SmtpSink:
         while line := await reader.readline():
             command = line.decode().strip().upper()
             if command.startswith("RCPT TO:"):
-                recipients.append(line.decode().strip()[8:].strip("<> "))
+                recipient = line.decode().strip()[8:].strip("<> ")
+                if recipient.startswith(("nobody@", "busy@")):  # no such mailbox; mailbox busy
+                    writer.write(b"550 5.1.1 no such user\r\n" if recipient[0] == "n" else b"450 busy\r\n")
+                    await writer.drain()
+                    continue
+                recipients.append(recipient)
             if command == "DATA":
                 writer.write(b"354 go ahead\r\n")
                 data = b""
@@ -185,3 +190,26 @@ async def test_log_notifier(caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.INFO, logger="idnode.notify"):
         await LogNotifier().send({"id": "88.999:1", "event": "application.approved"})
     assert "application.approved" in caplog.text
+
+
+async def test_smtp_gives_up_on_a_refused_mailbox_and_retries_a_busy_one(
+    core: Core, caplog: pytest.LogCaptureFixture
+) -> None:
+    sink = SmtpSink()
+    server = await asyncio.start_server(sink.session, "127.0.0.1", 0)
+    notifier = SmtpNotifier("127.0.0.1", server.sockets[0].getsockname()[1], "idnode@example.org", 5.0)
+    sender = NotificationSender(core.repository, notifier, "88.999", 1.0)
+    try:
+        await submit(core, contact_email="nobody@example.com")
+        with caplog.at_level(logging.WARNING, logger="idnode.notify"):
+            assert await sender.deliver_batch() == 1  # refused for good: logged, not retried
+        assert "nobody@example.com" in caplog.text and "550" in caplog.text
+        await submit(core, contact_email="busy@example.com")
+        with pytest.raises(DeliveryFailed):
+            await sender.deliver_batch()
+    finally:
+        server.close()
+        await server.wait_closed()
+    pending = await core.repository.pending_reports(10, NOTIFY)
+    assert len(pending) == 1 and "busy@example.com" in pending[0].payload  # kept for another try
+    assert sink.messages == []
