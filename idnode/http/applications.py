@@ -84,24 +84,11 @@ async def submit(request: web.Request) -> web.Response:
 async def form(request: web.Request) -> web.Response:
     """What an application form offers and accepts: districts, GB/T 4754 sections with their
     divisions, and the licence file types and size limit."""
-    divisions = industry.divisions()
-    industries = [
-        {
-            "code": letter,
-            "name": name,
-            "divisions": [
-                {"code": letter + code, "name": division}
-                for code, (section, division) in divisions.items()
-                if section == letter
-            ],
-        }
-        for letter, name in industry.sections().items()
-    ]
     settings = request.app[SETTINGS]
     body = {
         "responseCode": 1,
         "districts": list(settings.districts),
-        "industries": industries,
+        "industries": industry.catalogue(),
         "licence": {"types": [t for _, t, _ in FORMATS], "max_bytes": settings.licence_max_bytes},
     }
     return json_response(body)

@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
+from typing import Any
 
 from idnode.model.errors import InvalidEnterprise
 
@@ -58,6 +59,24 @@ def sections() -> dict[str, str]:
 def divisions() -> dict[str, tuple[str, str]]:
     """The divisions (大类): two-digit code -> (section letter, name)."""
     return dict(_table().divisions)
+
+
+def catalogue() -> list[dict[str, Any]]:
+    """The sections in order, each with its divisions: ``{"code", "name", "divisions": [{"code",
+    "name"}]}``, division codes with their section letter (``C34``)."""
+    table = _table()
+    return [
+        {
+            "code": letter,
+            "name": name,
+            "divisions": [
+                {"code": letter + code, "name": division}
+                for code, (section, division) in table.divisions.items()
+                if section == letter
+            ],
+        }
+        for letter, name in table.sections.items()
+    ]
 
 
 def parse_industry(raw: object) -> Industry:

@@ -7,6 +7,8 @@ from datetime import date, datetime
 from sqlalchemy import BigInteger, Date, DateTime, Index, Integer, LargeBinary, MetaData, String, Text, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from idnode.model.application import HOLDING
+
 # Compared byte by byte, so a value range holds exactly the values with a given beginning (SQLite's
 # default collation already is binary).
 BinaryText = String(255).with_variant(String(255, collation="C"), "postgresql")
@@ -23,8 +25,8 @@ NAMING_CONVENTION = {
 }
 
 
-# The application states that hold a USCC (idnode/model/application.py HOLDING), as SQL.
-HOLDING_STATES = "state IN ('submitted', 'under_review', 'approved')"
+# The application states that hold a USCC, as SQL (migration 0007 spells it out).
+HOLDING_STATES = f"state IN ({', '.join(repr(state.value) for state in HOLDING)})"
 
 
 class Base(DeclarativeBase):
