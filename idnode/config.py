@@ -20,6 +20,7 @@ from idnode.storage.engine import sqlite_url
 
 ENV_PREFIX = "IDNODE_"
 RESOLUTION_MODES = ("referral", "recursive")
+NOTIFIERS = ("log", "webhook", "smtp")
 DISCOVERY_SOURCES = {"upper": ("upper",), "dns": ("dns",), "both": ("upper", "dns")}
 
 
@@ -91,6 +92,16 @@ class Settings:
     tls_cert: Path | None = None  # PEM certificate (chain): serve HTTPS instead of HTTP
     tls_key: Path | None = None  # its PEM private key
     require_tls_for_credentials: bool = True  # refuse credentials over plain HTTP except from loopback
+    licence_max_bytes: int = 5 * 1024 * 1024  # largest business-licence upload (PDF, PNG, JPEG)
+    licences_dir: Path | None = None  # where licence files are kept; None = <data_dir>/licences
+    notifier: str = "log"  # how application notifications go out: log | webhook | smtp
+    notify_webhook_url: str = ""  # the webhook notifier POSTs JSON here
+    notify_operator_email: str = ""  # also mailed (smtp) when an application is submitted
+    notify_timeout_seconds: float = 10.0
+    notify_max_backoff_seconds: float = 300.0
+    smtp_host: str = ""
+    smtp_port: int = 25
+    smtp_from: str = ""  # the From address of notification mails
     config_file: Path | None = field(default=None, compare=False)
 
     @property
@@ -130,6 +141,11 @@ class Settings:
             raise ValueError(
                 f"target_deadline must be a date like 2027-12-31, not {self.target_deadline!r}"
             ) from None
+
+    @property
+    def licences_path(self) -> Path:
+        """Where uploaded business-licence files are stored (under generated names)."""
+        return self.licences_dir or self.data_dir / "licences"
 
     @property
     def keys_path(self) -> Path:
@@ -230,6 +246,14 @@ def load_settings(flags: dict[str, Any] | None = None, environ: dict[str, str] |
     if settings.resolution_mode not in RESOLUTION_MODES:
         raise ValueError(f"resolution_mode must be one of {', '.join(RESOLUTION_MODES)}")
     _check_limits(settings)
+    if settings.licence_max_bytes < 1:
+        raise ValueError("licence_max_bytes must be at least 1")
+    if settings.notifier not in NOTIFIERS:
+        raise ValueError(f"notifier must be one of {', '.join(NOTIFIERS)}")
+    if settings.notifier == "webhook" and not settings.notify_webhook_url:
+        raise ValueError("notifier webhook needs notify_webhook_url")
+    if settings.notifier == "smtp" and not (settings.smtp_host and settings.smtp_from):
+        raise ValueError("notifier smtp needs smtp_host and smtp_from")
     unknown_districts = set(settings.district_quotas) - set(settings.districts)
     if unknown_districts:
         raise ValueError(

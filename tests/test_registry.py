@@ -1218,6 +1218,8 @@ async def test_stats_summary(core: Core) -> None:
         "identifiers": 6,  # p0..p2, q, alice, node-info: not 0.NA/* nor <prefix>/ADMIN
         "resolutions": {"total": 0, "today": 0},
         "target": {"enterprises": 3500, "registered": 3, "progress": round(3 / 3500, 4)},
+        # onboarded by the operator, not applied for: no application in any state
+        "applications": dict.fromkeys(("approved", "rejected", "submitted", "under_review", "withdrawn"), 0),
     }
     await core.registry.delete(firms[0].admin, firms[0].handle("p0"))
     assert (await core.stats.summary())["identifiers"] == 5

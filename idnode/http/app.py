@@ -7,10 +7,23 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from idnode.config import Settings
-from idnode.http import bulk, dashboard, enterprises, gs1, handles, metrics, node, search, stats, templates
+from idnode.http import (
+    applications,
+    bulk,
+    dashboard,
+    enterprises,
+    gs1,
+    handles,
+    metrics,
+    node,
+    search,
+    stats,
+    templates,
+)
 from idnode.http.clients import Clients
 from idnode.http.errors import error_middleware
 from idnode.http.keys import (
+    APPLICATIONS,
     CLIENTS,
     GS1_RESOLVER,
     IMPORTER,
@@ -54,7 +67,7 @@ def create_app(settings: Settings) -> web.Application:
             app[REGISTRY], app[RESOLVER], app[STATS] = opened.registry, opened.resolver, opened.stats
             app[KEYRING], app[LOG], app[TEMPLATES] = opened.keyring, opened.log, opened.templates
             app[SEARCHER], app[GS1_RESOLVER] = opened.searcher, opened.gs1
-            app[IMPORTER] = opened.importer
+            app[IMPORTER], app[APPLICATIONS] = opened.importer, opened.applications
             yield
 
     app.cleanup_ctx.append(core)
@@ -66,6 +79,7 @@ def create_app(settings: Settings) -> web.Application:
             *handles.routes,
             *bulk.routes,
             *enterprises.routes,
+            *applications.routes,
             *templates.routes,
             *stats.routes,
             *search.routes,

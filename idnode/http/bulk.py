@@ -17,7 +17,7 @@ from aiohttp import web
 from idnode.http.auth import principal_of
 from idnode.http.errors import json_response
 from idnode.http.keys import IMPORTER, SETTINGS
-from idnode.http.limits import large_body, too_large
+from idnode.http.limits import takes_body, too_large
 from idnode.importfile import ImportFile
 from idnode.importing import summary
 from idnode.model.errors import ProtocolError
@@ -33,7 +33,7 @@ FORMATS = {
 _CHUNK = 1 << 16
 
 
-@large_body
+@takes_body(lambda settings: settings.max_bulk_body_bytes)
 async def post_bulk(request: web.Request) -> web.StreamResponse:
     importer = request.app[IMPORTER]
     principal = await principal_of(request)

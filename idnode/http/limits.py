@@ -2,9 +2,9 @@
 it must arrive.
 
 A request is counted against its client's budget (writes or reads, see ``idnode.http.clients``) before
-anything else is done for it. A body declared larger than the route takes (``max_body_bytes``, or
-``max_bulk_body_bytes`` for handlers marked ``large_body``) is refused before it is read; a chunked
-one when it grows past that. A body must arrive within ``body_timeout_seconds`` plus that long again
+anything else is done for it. A body declared larger than the route takes (``max_body_bytes``, or what
+a handler marked with ``takes_body`` declares) is refused before it is read; a chunked one when it
+grows past that. A body must arrive within ``body_timeout_seconds`` plus that long again
 for every ``max_body_bytes`` received (a floor of about 70 KB/s for the defaults), else 408 and the
 connection is closed: a client trickling a body cannot hold a connection and a handler for long.
 """
@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import hdrs, web
 
+from idnode.config import Settings
 from idnode.http.keys import CLIENTS, SETTINGS
 from idnode.model.channel import Channel
 from idnode.model.errors import BodyTooLarge, RequestTimedOut
@@ -30,10 +31,15 @@ class SlowBody(TimeoutError):
     read after the response stops at it and closes the connection)."""
 
 
-def large_body(handler: Handler) -> Handler:
-    """Mark a handler that streams a body up to ``max_bulk_body_bytes`` (and checks that itself)."""
-    handler.large_body = True  # type: ignore[attr-defined]
-    return handler
+def takes_body(limit: Callable[[Settings], int]) -> Callable[[Handler], Handler]:
+    """Mark a handler that streams a body of up to ``limit(settings)`` bytes instead of
+    ``max_body_bytes`` (and checks what it reads itself)."""
+
+    def mark(handler: Handler) -> Handler:
+        handler.body_limit = limit  # type: ignore[attr-defined]
+        return handler
+
+    return mark
 
 
 def channel_of(request: web.Request) -> Channel:
@@ -53,9 +59,8 @@ def channel_of(request: web.Request) -> Channel:
 
 def body_limit(request: web.Request) -> int:
     settings = request.app[SETTINGS]
-    if getattr(request.match_info.handler, "large_body", False):
-        return settings.max_bulk_body_bytes
-    return settings.max_body_bytes
+    limit = getattr(request.match_info.handler, "body_limit", None)
+    return settings.max_body_bytes if limit is None else limit(settings)
 
 
 def too_large(limit: int) -> BodyTooLarge:
