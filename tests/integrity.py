@@ -20,18 +20,9 @@ from idnode.storage.repository import Repository
 from idnode.verify import Report, verify_inclusion, verify_record, verify_tree_head
 from tests.conftest import Server
 from tests.http.helpers import operator
+from tests.test_bulk import reference_root
 
 PAGE = 1000
-
-
-def tree_root(leaves: list[bytes]) -> bytes:
-    """RFC 9162 MTH over leaf hashes, computed from scratch (not from the node's stored subtrees)."""
-    if not leaves:
-        return merkle.EMPTY_ROOT
-    if len(leaves) == 1:
-        return leaves[0]
-    split = 1 << ((len(leaves) - 1).bit_length() - 1)
-    return merkle.node_hash(tree_root(leaves[:split]), tree_root(leaves[split:]))
 
 
 @dataclass
@@ -90,7 +81,7 @@ async def check_node(session: aiohttp.ClientSession, server: Server, handles: li
     head = Report("tree head")
     root = await verify_tree_head(head, sth, fetch, None, int(sth["timestamp"]) // 1000)
     found.failed(head)
-    if sth["tree_size"] != len(entries) or root != tree_root(leaves):
+    if sth["tree_size"] != len(entries) or root != reference_root(leaves):
         found.problems.append(f"tree head {sth} is not the root of the {len(entries)} stored entries")
     for handle in handles:
         record = await fetch(handle)
