@@ -1,0 +1,108 @@
+"""kill -9 of a node in the middle of a stream of writes (SQLite and PostgreSQL): after a restart on the
+same store every acknowledged write is there with its content, and every record's signature, log entry
+and the log's tree head agree."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import signal
+from pathlib import Path
+
+import aiohttp
+
+from tests.conftest import Server, start_server, stop_server
+from tests.http.helpers import Credentials, onboard, operator, put_values
+from tests.integrity import audit_counts, check_node, value_at
+
+STREAMS = 4
+KILL_AFTER_ACKNOWLEDGED = 60
+
+
+@dataclasses.dataclass
+class Writes:
+    """Per handle: the content of the newest acknowledged write, and what was sent after it unanswered."""
+
+    acknowledged: dict[str, str] = dataclasses.field(default_factory=dict)
+    unanswered: dict[str, list[str]] = dataclasses.field(default_factory=dict)
+    count: int = 0
+
+    def allowed(self, handle: str) -> set[str | None]:
+        """The contents the handle may hold after the crash: its newest acknowledged one or one sent
+        after it (that write may have committed without its answer getting out); None if never acked."""
+        return {self.acknowledged.get(handle), *self.unanswered.get(handle, [])}
+
+
+async def stream(
+    session: aiohttp.ClientSession, node: Server, prefix: str, admin: Credentials, number: int, writes: Writes
+) -> None:
+    """Create a handle, update it, create the next…, recording answers, until the node stops answering."""
+    for n in range(10_000):
+        handle = f"{prefix}/crash-{number}-{n // 2}"
+        content = f"https://example.com/{number}/{n}"
+        params = {"overwrite": "false"} if n % 2 == 0 else {}
+        writes.unanswered.setdefault(handle, []).append(content)
+        try:
+            status, _ = await put_values(
+                session, node, handle, [{"index": 1, "type": "URL", "data": content}], admin, **params
+            )
+        except aiohttp.ClientError:
+            return
+        assert status in (200, 201), status
+        writes.acknowledged[handle] = content
+        writes.unanswered[handle] = []
+        writes.count += 1
+
+
+async def test_acknowledged_writes_survive_kill_9(tmp_path: Path, db_url: str) -> None:
+    node = start_server(tmp_path / "node", db_url)
+    writes = Writes()
+    try:
+        async with aiohttp.ClientSession() as session:
+            prefix, admin = await onboard(session, node)
+            streams = [
+                asyncio.create_task(stream(session, node, prefix, admin, number, writes))
+                for number in range(STREAMS)
+            ]
+            while writes.count < KILL_AFTER_ACKNOWLEDGED:
+                assert not any(task.done() for task in streams), "a writer stopped before the kill"
+                await asyncio.sleep(0.01)
+            node.process.send_signal(signal.SIGKILL)
+            node.process.wait()
+            await asyncio.gather(*streams)
+        in_flight = sum(len(pending) for pending in writes.unanswered.values())
+        assert in_flight > 0, "no write was in flight at the kill: the test proved nothing"
+    finally:
+        stop_server(node)
+    restarted = dataclasses.replace(start_server(node.data_dir, node.db), operator=node.operator)
+    try:
+        async with aiohttp.ClientSession() as session:
+            stored = await listed(session, restarted, prefix)
+            acknowledged = sorted(writes.acknowledged)
+            assert set(acknowledged) <= set(stored)
+            # Each record under the prefix (acknowledged, or committed without its answer getting out)
+            # must be whole: signed, logged, audited.
+            found = await check_node(session, restarted, stored)
+            assert found.problems == []
+            assert await audit_counts(restarted, stored) == {
+                h: found.log_entries_per_handle[h] for h in stored
+            }
+            lost = [h for h in acknowledged if value_at(found.records[h], 1) not in writes.allowed(h)]
+            assert lost == []
+            unanswered = {h for h, pending in writes.unanswered.items() if pending}
+            print(
+                f"\n{db_url.split(':')[0] or 'sqlite'}: {writes.count} writes acknowledged to "
+                f"{len(acknowledged)} handles, all found with their content; {len(unanswered)} in flight "
+                f"at the kill, {len(unanswered & set(stored)) - len(unanswered & set(acknowledged))} "
+                "of them creates that committed unanswered"
+            )
+    finally:
+        stop_server(restarted)
+
+
+async def listed(session: aiohttp.ClientSession, node: Server, prefix: str) -> list[str]:
+    """Every handle stored under ``prefix``."""
+    params = {"prefix": prefix, "pageSize": "1000"}
+    async with session.get(f"{node.url}/api/handles", params=params, headers=operator(node)) as response:
+        assert response.status == 200
+        return (await response.json())["handles"]
