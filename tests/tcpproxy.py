@@ -15,10 +15,17 @@ from typing import Any
 
 from tests.conftest import free_port
 
+Pair = tuple[asyncio.StreamWriter, asyncio.StreamWriter]  # (client side, upstream side)
+
 
 class TcpProxy:
-    """Forwards 127.0.0.1:``port`` to ``target``. ``cut()`` drops every open connection and refuses new
-    ones (as a restarting server does); ``restore()`` accepts again on the same port."""
+    """Forwards 127.0.0.1:``port`` to ``target``, with the faults a test may inject:
+
+    - ``cut()``: every open connection is reset and new ones are refused (a server restarting);
+      ``restore()`` accepts again on the same port;
+    - ``forget()``: the far end forgets every open connection without a word (a server that restarted
+      behind a partition): each stays silent until it next carries data, and is reset then.
+    """
 
     def __init__(self, target_host: str, target_port: int) -> None:
         self.target = (target_host, target_port)
@@ -27,7 +34,8 @@ class TcpProxy:
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="tcp-proxy", daemon=True)
         self._server: asyncio.Server | None = None
-        self._writers: set[asyncio.StreamWriter] = set()
+        self._open: set[Pair] = set()
+        self._forgotten: set[Pair] = set()
 
     def _call(self, coroutine: Coroutine[Any, Any, None]) -> None:
         asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(timeout=10)
@@ -41,6 +49,9 @@ class TcpProxy:
 
     def cut(self) -> None:
         self._call(self._drop())
+
+    def forget(self) -> None:
+        self._call(self._forget())
 
     def close(self) -> None:
         self.cut()
@@ -57,9 +68,14 @@ class TcpProxy:
             self._server.close()
             await self._server.wait_closed()
             self._server = None
-        for writer in list(self._writers):
-            writer.transport.abort()  # a reset, not a polite close: the peer learns at its next read
-        self._writers.clear()
+        for pair in list(self._open):
+            _reset(pair)
+        self._open.clear()
+
+    async def _forget(self) -> None:
+        self._forgotten |= self._open
+        for _, upstream in self._forgotten:
+            upstream.transport.abort()  # the far end's state (a Redis subscription, say) is gone
 
     async def _relay(self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
         self.accepted += 1
@@ -68,24 +84,35 @@ class TcpProxy:
         except OSError:
             client_writer.transport.abort()
             return
-        pair = {client_writer, upstream_writer}
-        self._writers |= pair
+        pair = (client_writer, upstream_writer)
+        self._open.add(pair)
         try:
-            await asyncio.gather(_pipe(client_reader, upstream_writer), _pipe(upstream_reader, client_writer))
+            await asyncio.gather(
+                self._pipe(client_reader, upstream_writer, pair),
+                self._pipe(upstream_reader, client_writer, pair),
+            )
         finally:
-            for writer in pair:
-                writer.transport.abort()
-            self._writers -= pair
+            _reset(pair)
+            self._open.discard(pair)
+            self._forgotten.discard(pair)
+
+    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, pair: Pair) -> None:
+        try:
+            while data := await reader.read(65536):
+                if pair in self._forgotten:
+                    break  # the client spoke on a forgotten connection: now it is reset
+                writer.write(data)
+                await writer.drain()
+        except (ConnectionError, OSError):
+            pass
+        finally:
+            if pair not in self._forgotten or writer is pair[1]:
+                _reset(pair)
 
 
-async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    try:
-        while data := await reader.read(65536):
-            writer.write(data)
-            await writer.drain()
-    except (ConnectionError, OSError):
-        pass
-    finally:
+def _reset(pair: Pair) -> None:
+    """Abort both sides: a reset, not a polite close, so each peer learns at its next read or write."""
+    for writer in pair:
         writer.transport.abort()
 
 
