@@ -27,6 +27,10 @@ class Writes:
     unanswered: dict[str, list[str]] = dataclasses.field(default_factory=dict)
     count: int = 0
 
+    def pending(self) -> int:
+        """How many writes were sent and never answered."""
+        return sum(len(sent) for sent in self.unanswered.values())
+
     def allowed(self, handle: str) -> set[str | None]:
         """The contents the handle may hold after the crash: its newest acknowledged one or one sent
         after it (that write may have committed without its answer getting out); None if never acked."""
@@ -57,7 +61,7 @@ async def stream(
 async def kill_mid_stream(node: Server, prefix: str, admin: Credentials, round_: int, writes: Writes) -> int:
     """Write in STREAMS streams until KILL_AFTER_ACKNOWLEDGED more writes are acknowledged, then
     SIGKILL the node; return how many writes were in flight then."""
-    target = writes.count + KILL_AFTER_ACKNOWLEDGED
+    target, pending_before = writes.count + KILL_AFTER_ACKNOWLEDGED, writes.pending()
     async with aiohttp.ClientSession() as session:
         streams = [
             asyncio.create_task(stream(session, node, admin, f"{prefix}/crash-{round_}-{number}", writes))
@@ -69,7 +73,7 @@ async def kill_mid_stream(node: Server, prefix: str, admin: Credentials, round_:
         node.process.send_signal(signal.SIGKILL)
         node.process.wait()
         await asyncio.gather(*streams)
-    in_flight = sum(len(pending) for pending in writes.unanswered.values())
+    in_flight = writes.pending() - pending_before
     assert in_flight > 0, "no write was in flight at the kill: the test proved nothing"
     return in_flight
 
