@@ -9,7 +9,6 @@ import os
 import subprocess
 import time
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 import pytest
@@ -17,7 +16,7 @@ import pytest
 from tests.conftest import start_server, stop_server
 from tests.http.helpers import onboard
 from tests.http.test_crash_recovery import crash_rounds
-from tests.http.test_store_outage import CLIENT_TIMEOUT, STREAMS, clean_failure, write_stream
+from tests.http.test_store_outage import CLIENT_TIMEOUT, WriteLoad, clean_failure
 from tests.integrity import check_node, value_at
 
 pytestmark = pytest.mark.slow
@@ -43,35 +42,26 @@ async def test_postgresql_restart_under_load(tmp_path: Path, pg_database: str) -
     try:
         async with aiohttp.ClientSession(timeout=CLIENT_TIMEOUT) as session:
             prefix, admin = await onboard(session, node)
-            answers: list[Any] = []
-            stop = asyncio.Event()
-            writers = [
-                asyncio.create_task(write_stream(session, node, prefix, admin, number, answers, stop))
-                for number in range(STREAMS)
-            ]
-            while len(answers) < 40:
-                await asyncio.sleep(0.01)
-            restart_started = time.monotonic()
-            await asyncio.to_thread(restart_postgresql)
-            back, restarted_at = time.monotonic(), len(answers)
-            while not any(s == 200 for _, _, s, _ in answers[restarted_at:]):
-                assert time.monotonic() - back < RECOVERY_SECONDS, "the node did not reconnect"
-                assert not any(w.done() for w in writers), [w.exception() for w in writers if w.done()]
-                await asyncio.sleep(0.05)
-            recovered = time.monotonic()
-            await asyncio.sleep(1.0)
-            stop.set()
-            await asyncio.gather(*writers)
-            failed = [(s, b) for _, _, s, b in answers if s != 200]
-            assert all(clean_failure(s, b) for s, b in failed), failed
-            acknowledged = {h: c for h, c, s, _ in answers if s == 200}
+            async with WriteLoad(session, node, prefix, admin) as load:
+                await load.answered(40)
+                restart_started = time.monotonic()
+                await asyncio.to_thread(restart_postgresql)
+                back, restarted_at = time.monotonic(), len(load.answers)
+                while not any(s == 200 for _, _, s, _ in load.answers[restarted_at:]):
+                    assert time.monotonic() - back < RECOVERY_SECONDS, "the node did not reconnect"
+                    await asyncio.sleep(0.05)
+                recovered = time.monotonic()
+                await asyncio.sleep(1.0)
+            refused = load.refused()
+            assert all(clean_failure(s, b) for s, b in refused), refused
+            acknowledged = load.acknowledged()
             found = await check_node(session, node, sorted(acknowledged))
             assert found.problems == []
             assert all(value_at(found.records[h], 1) == c for h, c in acknowledged.items())
         print(
             f"\nPostgreSQL restart took {back - restart_started:.1f} s; the node wrote again "
-            f"{recovered - back:.1f} s after; {len(answers)} writes answered: {len(acknowledged)} "
-            f"acknowledged (all present and verified), {len(failed)} refused with 503 (responseCode 3)"
+            f"{recovered - back:.1f} s after; {len(load.answers)} writes answered: {len(acknowledged)} "
+            f"acknowledged (all present and verified), {len(refused)} refused with 503 (responseCode 3)"
         )
     finally:
         stop_server(node)

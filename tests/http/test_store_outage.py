@@ -50,22 +50,44 @@ def clean_failure(status: int, body: dict[str, Any]) -> bool:
     return status == 503 and body.get("responseCode") == 3 and "message" in body
 
 
-async def write_stream(
-    session: aiohttp.ClientSession,
-    node: Server,
-    prefix: str,
-    admin: Credentials,
-    number: int,
-    answers: list[Any],
-    stop: asyncio.Event,
-) -> None:
-    """Write new handles until ``stop`` is set, recording (handle, content, status, body) of each."""
-    for n in itertools.count(number * 1_000_000):
-        if stop.is_set():
-            return
-        handle = f"{prefix}/stream-{n}"
-        status, body = await put_values(session, node, handle, url(n), admin)
-        answers.append((handle, f"https://example.com/outage/{n}", status, body))
+class WriteLoad:
+    """STREAMS writers creating new handles, for the duration of an ``async with`` block; ``answers``
+    holds (handle, content, status, body) for each write answered. Leaving the block lets each writer
+    finish its request in flight, so the node is quiet afterwards."""
+
+    def __init__(self, session: aiohttp.ClientSession, node: Server, prefix: str, admin: Credentials) -> None:
+        self.session, self.node, self.prefix, self.admin = session, node, prefix, admin
+        self.answers: list[tuple[str, str, int, dict[str, Any]]] = []
+        self._stop = asyncio.Event()
+        self._writers: list[asyncio.Task[None]] = []
+
+    async def __aenter__(self) -> WriteLoad:
+        self._writers = [asyncio.create_task(self._write(number)) for number in range(STREAMS)]
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        self._stop.set()
+        await asyncio.gather(*self._writers)
+
+    async def answered(self, count: int) -> None:
+        """Wait until ``count`` writes have been answered."""
+        while len(self.answers) < count:
+            assert not any(w.done() for w in self._writers), "a writer stopped"
+            await asyncio.sleep(0.01)
+
+    def acknowledged(self) -> dict[str, str]:
+        return {handle: content for handle, content, status, _ in self.answers if status == 200}
+
+    def refused(self) -> list[tuple[int, dict[str, Any]]]:
+        return [(status, body) for _, _, status, body in self.answers if status != 200]
+
+    async def _write(self, number: int) -> None:
+        for n in itertools.count(number * 1_000_000):
+            if self._stop.is_set():
+                return
+            handle = f"{self.prefix}/stream-{n}"
+            status, body = await put_values(self.session, self.node, handle, url(n), self.admin)
+            self.answers.append((handle, f"https://example.com/outage/{n}", status, body))
 
 
 async def test_postgresql_outage_fails_requests_cleanly_and_the_node_recovers(
@@ -75,29 +97,20 @@ async def test_postgresql_outage_fails_requests_cleanly_and_the_node_recovers(
     async with aiohttp.ClientSession(timeout=CLIENT_TIMEOUT) as session:
         prefix, admin = await onboard(session, node)
         assert (await put_values(session, node, f"{prefix}/before", url(0), admin))[0] == 200
-        answers: list[Any] = []
-        stop = asyncio.Event()
-        writers = [
-            asyncio.create_task(write_stream(session, node, prefix, admin, number, answers, stop))
-            for number in range(STREAMS)
-        ]
-        while len(answers) < 20:
-            await asyncio.sleep(0.01)
-        store_proxy.cut()
-        cut_at = len(answers)
-        await asyncio.sleep(1.0)
-        started = time.monotonic()
-        status, body = await put_values(session, node, f"{prefix}/during", url(-1), admin)
-        assert clean_failure(status, body), (status, body)
-        async with session.get(f"{node.url}/api/handles/{prefix}/never-written") as response:
-            assert clean_failure(response.status, await response.json())
-        assert time.monotonic() - started < 5, "requests hung while the store was away"
-        stop.set()
-        await asyncio.gather(*writers)
-        failed = [(s, b) for _, _, s, b in answers if s != 200]
-        assert failed, "no write failed while the store was away"
-        assert all(clean_failure(s, b) for s, b in failed), failed
-        assert all(s == 200 for _, _, s, _ in answers[:cut_at])
+        async with WriteLoad(session, node, prefix, admin) as load:
+            await load.answered(20)
+            store_proxy.cut()
+            cut_at = len(load.answers)
+            await asyncio.sleep(1.0)
+            started = time.monotonic()
+            status, body = await put_values(session, node, f"{prefix}/during", url(-1), admin)
+            assert clean_failure(status, body), (status, body)
+            async with session.get(f"{node.url}/api/handles/{prefix}/never-written") as response:
+                assert clean_failure(response.status, await response.json())
+            assert time.monotonic() - started < 5, "requests hung while the store was away"
+        assert load.refused(), "no write failed while the store was away"
+        assert all(clean_failure(s, b) for s, b in load.refused()), load.refused()
+        assert all(s == 200 for _, _, s, _ in load.answers[:cut_at])
 
         accepted = store_proxy.accepted
         store_proxy.restore()
@@ -106,7 +119,7 @@ async def test_postgresql_outage_fails_requests_cleanly_and_the_node_recovers(
             assert time.monotonic() < deadline, "the node did not reconnect"
             await asyncio.sleep(0.2)
         assert store_proxy.accepted > accepted
-        acknowledged = {h: c for h, c, s, _ in answers if s == 200}
+        acknowledged = load.acknowledged()
         handles = [f"{prefix}/before", f"{prefix}/after", *acknowledged]
         found = await check_node(session, node, handles)
         assert found.problems == []
