@@ -24,6 +24,7 @@ from redis.exceptions import RedisError
 
 from idnode.background import running
 from idnode.cache import ResolutionCache
+from idnode.model.errors import StoreUnavailable
 from idnode.storage.repository import SIGNATURES_EPOCH, Repository
 
 log = logging.getLogger(__name__)
@@ -68,6 +69,8 @@ class LogFeed:
         while True:
             try:
                 await self.catch_up()
+            except StoreUnavailable as exc:  # the database restarting: expected, no traceback
+                log.warning("reading the transparency log for cache invalidation failed: %s", exc)
             except Exception:  # a database hiccup: the cache stops being trusted until reads succeed
                 log.exception("reading the transparency log for cache invalidation failed")
             await asyncio.sleep(self.bound / 4)

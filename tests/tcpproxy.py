@@ -55,6 +55,7 @@ class TcpProxy:
 
     def close(self) -> None:
         self.cut()
+        self._call(self._finish_relays())
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=10)
         self._loop.close()
@@ -71,6 +72,12 @@ class TcpProxy:
         for pair in list(self._open):
             _reset(pair)
         self._open.clear()
+
+    async def _finish_relays(self) -> None:
+        relays = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+        for task in relays:
+            task.cancel()
+        await asyncio.gather(*relays, return_exceptions=True)
 
     async def _forget(self) -> None:
         self._forgotten |= self._open
