@@ -93,6 +93,12 @@ class UpstreamUnavailable(IdnodeError):
     response_code = 3  # RC_SERVER_TOO_BUSY: temporary, the client may retry
 
 
+class StoreUnavailable(IdnodeError):
+    """The node's database cannot be reached just now; retry."""
+
+    response_code = 3  # RC_SERVER_TOO_BUSY: temporary, the client may retry
+
+
 class UnverifiedRecord(IdnodeError):
     """The record another node returned failed signature verification; it is not passed on."""
 
