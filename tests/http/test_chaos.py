@@ -13,10 +13,11 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from tests.conftest import start_server, stop_server
+from tests.conftest import stop_server
+from tests.federation.conftest import start_node
 from tests.http.helpers import onboard
 from tests.http.test_crash_recovery import crash_rounds
-from tests.http.test_store_outage import CLIENT_TIMEOUT, WriteLoad, clean_failure
+from tests.http.test_store_outage import CLIENT_TIMEOUT, UNLIMITED_WRITES, WriteLoad, clean_failure
 from tests.integrity import check_node, value_at
 
 pytestmark = pytest.mark.slow
@@ -38,7 +39,7 @@ async def test_repeated_kill_9(tmp_path: Path, db_url: str) -> None:
 
 
 async def test_postgresql_restart_under_load(tmp_path: Path, pg_database: str) -> None:
-    node = start_server(tmp_path / "node", pg_database)
+    node = start_node(tmp_path / "node", pg_database, **UNLIMITED_WRITES)
     try:
         async with aiohttp.ClientSession(timeout=CLIENT_TIMEOUT) as session:
             prefix, admin = await onboard(session, node)

@@ -15,7 +15,8 @@ import aiohttp
 import pytest
 from sqlalchemy import make_url
 
-from tests.conftest import Server, start_server, stop_server
+from tests.conftest import Server, stop_server
+from tests.federation.conftest import start_node
 from tests.http.helpers import Credentials, onboard, put_values
 from tests.integrity import check_node, value_at
 from tests.tcpproxy import TcpProxy, proxied
@@ -34,11 +35,15 @@ def store_proxy(pg_database: str) -> Iterator[TcpProxy]:
 @pytest.fixture
 def proxied_node(tmp_path: Path, pg_database: str, store_proxy: TcpProxy) -> Iterator[Server]:
     db = make_url(pg_database).set(port=store_proxy.port).render_as_string(hide_password=False)
-    node = start_server(tmp_path / "node", db)
+    node = start_node(tmp_path / "node", db, **UNLIMITED_WRITES)
     try:
         yield node
     finally:
         stop_server(node)
+
+
+# The writers send the next write as soon as one is refused; the subject is the outage, not the rate limit.
+UNLIMITED_WRITES = {"rate_limit_writes": 0}
 
 
 def url(n: int) -> list[dict[str, Any]]:
