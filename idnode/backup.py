@@ -9,6 +9,9 @@ A backup is a new directory holding
     idnode.pgdump   PostgreSQL: a ``pg_dump --format=custom`` archive (pg_dump reads one snapshot too)
     keys/*.pem      the node's private signing keys, copied after the snapshot: keys are only ever
                     added, so every key the snapshot names is there
+    licences/*      the business-licence files of applications (idnode/licences.py), copied after
+                    the snapshot: a file is stored before its application is, so every file the
+                    snapshot names is there
     idnode.toml     the node's settings file, if it has one
 
 The keys are copied as the node holds them: unencrypted PEM, in a 0700 directory, each file 0600 (as
@@ -47,6 +50,7 @@ MANIFEST = "manifest.json"
 SQLITE_FILE = "idnode.db"  # the name storage.engine.sqlite_url gives the file in a directory
 PG_FILE = "idnode.pgdump"
 KEYS = "keys"
+LICENCES = "licences"
 CONFIG = "idnode.toml"
 PG_GUIDANCE = (
     "pg_dump is not on PATH. Back up a PostgreSQL node with "
@@ -74,6 +78,7 @@ async def backup(settings: Settings, dest: Path) -> dict[str, Any]:
         await asyncio.to_thread(_pg_dump, settings.db_url, dest / PG_FILE)
         database = "postgresql"
     _copy_keys(settings.keys_path, dest / KEYS, overwrite=False)
+    _copy_licences(settings.licences_path, dest / LICENCES)
     if settings.config_file is not None:
         shutil.copyfile(settings.config_file, dest / CONFIG)
     manifest = {
@@ -121,6 +126,7 @@ async def restore(source: Path, settings: Settings, *, force: bool = False) -> d
             )
         await _pg_restore(source / PG_FILE, settings.db_url, force)
     keys = _copy_keys(source / KEYS, settings.keys_path, overwrite=force)
+    licences = _copy_licences(source / LICENCES, settings.licences_path)
     if (source / CONFIG).is_file() and (force or not (settings.data_dir / CONFIG).exists()):
         shutil.copyfile(source / CONFIG, settings.data_dir / CONFIG)
     expected = manifest["log"]
@@ -129,7 +135,13 @@ async def restore(source: Path, settings: Settings, *, force: bool = False) -> d
         raise BackupError(f"The restored log's first {size} entries do not hash to the backup's root.")
     if manifest["database"] == "sqlite" and total != size:
         raise BackupError(f"The restored log holds {total} entries, the backup {size}.")
-    return {"database": manifest["database"], "log": expected, "restored_log_size": total, "keys": keys}
+    return {
+        "database": manifest["database"],
+        "log": expected,
+        "restored_log_size": total,
+        "keys": keys,
+        "licences": licences,
+    }
 
 
 def read_manifest(source: Path) -> dict[str, Any]:
@@ -234,6 +246,18 @@ def _copy_keys(source: Path, target: Path, *, overwrite: bool) -> int:
             out.write(key.read_bytes())
         copied += 1
     return copied
+
+
+def _copy_licences(source: Path, target: Path) -> int:
+    """Copy the stored licence files (not uploads in progress, whose names start with a dot) from
+    ``source`` to ``target``; return how many."""
+    if not source.is_dir():
+        return 0
+    target.mkdir(parents=True, exist_ok=True)
+    files = [path for path in sorted(source.iterdir()) if path.is_file() and not path.name.startswith(".")]
+    for path in files:
+        shutil.copyfile(path, target / path.name)
+    return len(files)
 
 
 def _sha256(path: Path) -> str:

@@ -357,13 +357,21 @@ class BulkRegistrar:
         changes: list[tuple[Record, tuple[HandleValue, ...]]],
         outcome: _Outcome,
     ) -> tuple[list[Record], list[tuple[Record, tuple[HandleValue, ...]]]]:
-        """The creates and changes whose records, as they would be stored, keep the metadata rules
-        (idnode/metadata.py) and claim no GS1 key mapped to another identifier; the others are added
-        to ``outcome``'s failures. The kept records' templates are held until ``tx`` ends."""
+        """The creates and changes whose records, as they would be stored, keep the record limits
+        (idnode/limits.py) and the metadata rules (idnode/metadata.py) and claim no GS1 key mapped to
+        another identifier; the others are added to ``outcome``'s failures. The kept records'
+        templates are held until ``tx`` ends."""
         numbers = {p.handle: p.number for p in batch.pending}
         records = creates + [Record(current.identifier, merged) for current, merged in changes]
+        currents: list[Record | None] = [None] * len(creates) + [current for current, _ in changes]
+        limits = self.registry.limits
         refused: dict[str, IdnodeError] = {}
-        for record, problem in zip(records, await self.registry.metadata.check(records), strict=True):
+        for record, current in zip(records, currents, strict=True):
+            problem = limits.problem(current, record)
+            if problem is not None:
+                refused[str(record.identifier)] = problem
+        checked = [r for r in records if str(r.identifier) not in refused]
+        for record, problem in zip(checked, await self.registry.metadata.check(checked), strict=True):
             if problem is not None:
                 refused[str(record.identifier)] = problem
         claims = [(str(r.identifier), gs1_paths(r)) for r in records if str(r.identifier) not in refused]

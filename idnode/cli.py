@@ -1,5 +1,5 @@
-"""The ``idnode`` command: init, serve, enterprise, templates, import, resolve, dns-name, stats, demo,
-reindex, keys, verify, backup, restore.
+"""The ``idnode`` command: init, serve, enterprise, applications, templates, import, resolve, dns-name,
+stats, demo, reindex, keys, verify, backup, restore.
 
 Commands that change the node run on the node's own machine against its data directory (or ``--db``)
 and act as the operator, through the same registry as the HTTP API.
@@ -23,7 +23,7 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from idnode import cli_backup, cli_import, cli_keys
+from idnode import cli_applications, cli_backup, cli_import, cli_keys
 from idnode.config import Settings, load_settings
 from idnode.core import Core, open_core
 from idnode.csvout import flattened, to_csv
@@ -58,6 +58,15 @@ def _settings(args: argparse.Namespace) -> Settings:
         "mirror_of",
         "upper_node",
         "resolution_mode",
+        "tls_cert",
+        "tls_key",
+        "max_body_bytes",
+        "rate_limit_resolves",
+        "rate_limit_writes",
+        "trusted_proxies",
+        "header_timeout_seconds",
+        "body_timeout_seconds",
+        "shutdown_timeout_seconds",
     )
     flags = {name: getattr(args, name, None) for name in names}
     flags["config"] = getattr(args, "config", None)
@@ -356,6 +365,30 @@ def _parser() -> argparse.ArgumentParser:
             choices=("referral", "recursive"),
             help="for prefixes not held here: refer (302, default) or resolve and verify",
         )
+        serve.add_argument("--tls-cert", type=Path, help="PEM certificate (chain): serve HTTPS")
+        serve.add_argument("--tls-key", type=Path, help="PEM private key of --tls-cert")
+        serve.add_argument("--max-body-bytes", type=int, help="largest request body (default 4 MiB)")
+        serve.add_argument(
+            "--rate-limit-resolves", type=float, help="reads per second per client and worker (0: off)"
+        )
+        serve.add_argument(
+            "--rate-limit-writes", type=float, help="writes per second per client and worker (0: off)"
+        )
+        serve.add_argument(
+            "--trusted-proxies", help="comma-separated proxy addresses whose X-Forwarded-For is believed"
+        )
+        serve.add_argument(
+            "--header-timeout", dest="header_timeout_seconds", type=float, help="seconds for a request head"
+        )
+        serve.add_argument(
+            "--body-timeout", dest="body_timeout_seconds", type=float, help="grace seconds for a body"
+        )
+        serve.add_argument(
+            "--shutdown-timeout",
+            dest="shutdown_timeout_seconds",
+            type=float,
+            help="seconds SIGTERM waits for requests in flight (default 30)",
+        )
 
     enterprise = sub.add_parser("enterprise", help="onboard and manage enterprises")
     actions = enterprise.add_subparsers(dest="action", required=True)
@@ -395,6 +428,7 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser(
         "reindex", parents=[common, output], help="rebuild the search entries and GS1 keys of every record"
     )
+    cli_applications.add_parser(sub, common, output)
     cli_import.add_parser(sub, common, output)
     cli_keys.add_parsers(sub, common, output)
     cli_backup.add_parsers(sub, common, output)
@@ -430,6 +464,12 @@ async def cmd_verify(args: argparse.Namespace) -> int:
     return 0 if all(r.ok for r in reports) else 1
 
 
+async def cmd_applications(args: argparse.Namespace) -> int:
+    result = await cli_applications.cmd_applications(args, _settings(args))
+    _emit_json(result) if args.json else cli_applications.print_result(result)
+    return 0
+
+
 async def cmd_import(args: argparse.Namespace) -> int:
     result = await cli_import.cmd_import(args, _settings(args))
     _emit_json(result) if args.json else cli_import.print_summary(result)
@@ -445,6 +485,7 @@ async def cmd_backup(args: argparse.Namespace) -> int:
 COMMANDS: dict[str, Callable[[argparse.Namespace], Awaitable[int]]] = {
     "init": cmd_init,
     "enterprise": cmd_enterprise,
+    "applications": cmd_applications,
     "templates": cmd_templates,
     "import": cmd_import,
     "resolve": cmd_resolve,

@@ -18,7 +18,7 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser, output: argparse.Argu
     make = sub.add_parser(
         "backup",
         parents=[common, output],
-        help="a consistent snapshot of the database and the signing keys, taken while the node serves",
+        help="a consistent snapshot of the database, keys and licence files, taken while the node serves",
     )
     make.add_argument("dest", type=Path, help="a new directory for the backup")
     restore = sub.add_parser(
@@ -47,6 +47,7 @@ def print_result(command: str, result: dict[str, Any]) -> None:
         console.print("The backup holds the node's private keys: keep it as safe as the data directory.")
     else:
         console.print(
-            f"Restored the {result['database']} database and {result['keys']} signing key(s); "
+            f"Restored the {result['database']} database, {result['keys']} signing key(s) and "
+            f"{result['licences']} licence file(s); "
             f"the log's first {log['tree_size']} entries match the backup's root {log['sha256_root_hash']}."
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import tomllib
 from dataclasses import dataclass, field, fields, replace
@@ -13,12 +14,13 @@ import dns.exception
 import dns.name
 
 from idnode.model.enterprise import YANCHENG_DISTRICTS
-from idnode.model.identifier import canonical_prefix
+from idnode.model.identifier import MAX_HANDLE_BYTES, canonical_prefix
 from idnode.signing import ALGORITHMS
 from idnode.storage.engine import sqlite_url
 
 ENV_PREFIX = "IDNODE_"
 RESOLUTION_MODES = ("referral", "recursive")
+NOTIFIERS = ("log", "webhook", "smtp")
 DISCOVERY_SOURCES = {"upper": ("upper",), "dns": ("dns",), "both": ("upper", "dns")}
 
 
@@ -74,6 +76,34 @@ class Settings:
     login_failures_per_account: int = 10  # failed logins before an account is refused (0 = no limit)
     login_failures_per_client: int = 100  # failed logins before a client address is refused (0 = none)
     login_failure_window_seconds: float = 300.0  # how long a refusal lasts, from the first failure
+    # Limits (see README "Limits and TLS" for the reason behind each default).
+    max_body_bytes: int = 4 * 1024 * 1024  # a request body, except a bulk upload (413 beyond)
+    max_bulk_body_bytes: int = 100 * 1024 * 1024  # a POST /api/bulk body
+    max_handle_bytes: int = MAX_HANDLE_BYTES  # a new identifier, UTF-8; at most what the grammar allows
+    max_values_per_record: int = 1000
+    max_value_bytes: int = 128 * 1024  # one value's data as stored
+    rate_limit_resolves: float = 5000.0  # reads per second per client and worker; 0 = no limit
+    rate_limit_resolves_burst: int = 10000
+    rate_limit_writes: float = 100.0  # writes (POST, PUT, PATCH, DELETE) per second per client and worker
+    rate_limit_writes_burst: int = 1000
+    trusted_proxies: tuple[str, ...] = ()  # addresses/networks whose X-Forwarded-For/-Proto are believed
+    header_timeout_seconds: float = 10.0  # a request head must be complete this soon after it starts
+    body_timeout_seconds: float = 60.0  # grace for a body; it must then keep arriving (see README)
+    idle_timeout_seconds: float = 75.0  # a connection waiting for its next request
+    shutdown_timeout_seconds: float = 30.0  # how long SIGTERM waits for requests in flight
+    tls_cert: Path | None = None  # PEM certificate (chain): serve HTTPS instead of HTTP
+    tls_key: Path | None = None  # its PEM private key
+    require_tls_for_credentials: bool = True  # refuse credentials over plain HTTP except from loopback
+    licence_max_bytes: int = 5 * 1024 * 1024  # largest business-licence upload (PDF, PNG, JPEG)
+    licences_dir: Path | None = None  # where licence files are kept; None = <data_dir>/licences
+    notifier: str = "log"  # how application notifications go out: log | webhook | smtp
+    notify_webhook_url: str = ""  # the webhook notifier POSTs JSON here
+    notify_operator_email: str = ""  # also mailed (smtp) when an application is submitted
+    notify_timeout_seconds: float = 10.0
+    notify_max_backoff_seconds: float = 300.0
+    smtp_host: str = ""
+    smtp_port: int = 25
+    smtp_from: str = ""  # the From address of notification mails
     config_file: Path | None = field(default=None, compare=False)
 
     @property
@@ -87,7 +117,8 @@ class Settings:
     @property
     def base_url(self) -> str:
         """This node's URL as others reach it."""
-        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+        scheme = "https" if self.tls_cert else "http"
+        return (self.public_url or f"{scheme}://{self.host}:{self.port}").rstrip("/")
 
     @property
     def federated(self) -> bool:
@@ -114,6 +145,11 @@ class Settings:
             ) from None
 
     @property
+    def licences_path(self) -> Path:
+        """Where uploaded business-licence files are stored (under generated names)."""
+        return self.licences_dir or self.data_dir / "licences"
+
+    @property
     def keys_path(self) -> Path:
         """Where the node's private signing keys live (mode 0600 files)."""
         return self.keys_dir or self.data_dir / "keys"
@@ -127,6 +163,14 @@ class Settings:
         if not colon or not host or not port.isdigit() or not 0 < int(port) < 65536:
             raise ValueError(f"dns must be HOST:PORT, e.g. 127.0.0.1:5353, not {self.dns!r}")
         return host.removeprefix("[").removesuffix("]"), int(port)
+
+    @property
+    def trusted_proxy_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+        """``trusted_proxies`` as networks (a bare address is a network of one)."""
+        try:
+            return tuple(ipaddress.ip_network(item, strict=False) for item in self.trusted_proxies)
+        except ValueError as exc:
+            raise ValueError(f"trusted_proxies: {exc}") from None
 
     @property
     def key_algorithm_jws(self) -> str:
@@ -205,9 +249,38 @@ def load_settings(flags: dict[str, Any] | None = None, environ: dict[str, str] |
     settings.discovery_sources  # noqa: B018 -- and the discovery sources
     if settings.resolution_mode not in RESOLUTION_MODES:
         raise ValueError(f"resolution_mode must be one of {', '.join(RESOLUTION_MODES)}")
+    _check_limits(settings)
+    if settings.licence_max_bytes < 1:
+        raise ValueError("licence_max_bytes must be at least 1")
+    if settings.notifier not in NOTIFIERS:
+        raise ValueError(f"notifier must be one of {', '.join(NOTIFIERS)}")
+    if settings.notifier == "webhook" and not settings.notify_webhook_url:
+        raise ValueError("notifier webhook needs notify_webhook_url")
+    if settings.notifier == "smtp" and not (settings.smtp_host and settings.smtp_from):
+        raise ValueError("notifier smtp needs smtp_host and smtp_from")
     unknown_districts = set(settings.district_quotas) - set(settings.districts)
     if unknown_districts:
         raise ValueError(
             f"district_quotas names districts that are not configured: {sorted(unknown_districts)}"
         )
     return settings
+
+
+def _check_limits(settings: Settings) -> None:
+    """Raise ValueError for limits that make no sense (or that the identifier grammar cannot honour)."""
+    if not 1 <= settings.max_handle_bytes <= MAX_HANDLE_BYTES:
+        raise ValueError(f"max_handle_bytes must be between 1 and {MAX_HANDLE_BYTES}")
+    positive = ("max_body_bytes", "max_bulk_body_bytes", "max_values_per_record", "max_value_bytes")
+    positive += ("header_timeout_seconds", "body_timeout_seconds", "idle_timeout_seconds")
+    for name in positive:
+        if getattr(settings, name) <= 0:
+            raise ValueError(f"{name} must be positive")
+    for kind in ("resolves", "writes"):
+        rate, burst = getattr(settings, f"rate_limit_{kind}"), getattr(settings, f"rate_limit_{kind}_burst")
+        if rate < 0 or (rate > 0 and burst < 1):
+            raise ValueError(f"rate_limit_{kind} must be 0 (off) or positive, with a burst of at least 1")
+    if settings.shutdown_timeout_seconds < 0:
+        raise ValueError("shutdown_timeout_seconds must not be negative")
+    settings.trusted_proxy_networks  # noqa: B018 -- validates the proxies' addresses
+    if (settings.tls_cert is None) != (settings.tls_key is None):
+        raise ValueError("tls_cert and tls_key go together: give both or neither")

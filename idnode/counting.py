@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from idnode.background import running
+from idnode.model.errors import StoreUnavailable
 from idnode.storage.repository import Repository, today
 
 log = logging.getLogger(__name__)
@@ -55,6 +56,8 @@ async def flushing(
             await asyncio.sleep(interval)
             try:
                 await counter.flush(repository)
+            except StoreUnavailable as exc:  # the database restarting: expected, no traceback
+                log.warning("storing resolution counts failed (%s); they are kept for the next attempt", exc)
             except Exception:
                 log.exception("storing resolution counts failed; they are kept for the next attempt")
 

@@ -24,6 +24,7 @@ from redis.exceptions import RedisError
 
 from idnode.background import running
 from idnode.cache import ResolutionCache
+from idnode.model.errors import StoreUnavailable
 from idnode.storage.repository import SIGNATURES_EPOCH, Repository
 
 log = logging.getLogger(__name__)
@@ -68,6 +69,8 @@ class LogFeed:
         while True:
             try:
                 await self.catch_up()
+            except StoreUnavailable as exc:  # the database restarting: expected, no traceback
+                log.warning("reading the transparency log for cache invalidation failed: %s", exc)
             except Exception:  # a database hiccup: the cache stops being trusted until reads succeed
                 log.exception("reading the transparency log for cache invalidation failed")
             await asyncio.sleep(self.bound / 4)
@@ -88,12 +91,17 @@ async def following_log(
 class RedisBus:
     """Invalidations between processes through Redis pub/sub, in milliseconds rather than the log
     feed's fraction of ``bound``. The log feed stays the guarantee: a message lost while Redis is
-    unreachable is caught by it, so Redis speeds freshness up but is never needed for correctness."""
+    unreachable is caught by it, so Redis speeds freshness up but is never needed for correctness.
+
+    A connection idle for ``HEALTH_CHECK_SECONDS`` is pinged before use, and the subscriber pings
+    while it waits: a Redis that restarted unseen (behind a partition, say) leaves connections that
+    look open but are dead, and a subscriber that only reads would wait on one forever."""
 
     MAX_HANDLES_PER_MESSAGE = 1000
+    HEALTH_CHECK_SECONDS = 5.0
 
     def __init__(self, url: str, channel: str, cache: ResolutionCache) -> None:
-        self.client = redis.asyncio.from_url(url)
+        self.client = redis.asyncio.from_url(url, health_check_interval=self.HEALTH_CHECK_SECONDS)
         self.channel = channel
         self.cache = cache
         self.outbox: asyncio.Queue[str] = asyncio.Queue()
@@ -110,7 +118,14 @@ class RedisBus:
             try:  # suffixes never contain control characters, so a newline separates handles
                 await self.client.publish(self.channel, "\n".join(handles))
             except RedisError as exc:
-                log.warning("publishing %d invalidations to Redis failed (%s)", len(handles), exc)
+                # What queued up meanwhile would fail the same way, one slow batch after another, and
+                # pile up under a write burst: drop it all (the log feed delivers every invalidation).
+                dropped = len(handles) + self.outbox.qsize()
+                while not self.outbox.empty():
+                    self.outbox.get_nowait()
+                log.warning(
+                    "publishing %d invalidations to Redis failed (%s); left to the log feed", dropped, exc
+                )
 
     async def listen_forever(self, subscribed: asyncio.Event) -> None:
         while True:
@@ -118,8 +133,9 @@ class RedisBus:
                 async with self.client.pubsub() as pubsub:
                     await pubsub.subscribe(self.channel)
                     subscribed.set()
-                    async for message in pubsub.listen():
-                        if message["type"] == "message":
+                    while True:  # each wait ends in time for the next health check (a PING)
+                        message = await pubsub.get_message(timeout=self.HEALTH_CHECK_SECONDS)
+                        if message is not None and message["type"] == "message":
                             self.cache.invalidate(message["data"].decode("utf-8").split("\n"))
             except RedisError as exc:
                 log.warning("Redis invalidation channel lost (%s); retrying", exc)

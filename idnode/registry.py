@@ -11,7 +11,7 @@ writers never lose an update.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -20,7 +20,9 @@ from idnode.config import Settings
 from idnode.credentials import SecretVerifier, hash_secret, new_secret
 from idnode.gs1_links import check_values as check_gs1_values
 from idnode.keys import FIRST_KEY_INDEX, pubkey_value
+from idnode.limits import RecordLimits
 from idnode.metadata import MetadataRules
+from idnode.model.channel import Channel, require_private
 from idnode.model.enterprise import Enterprise, EnterpriseDraft, EnterpriseStatus
 from idnode.model.errors import (
     AuthenticationNeeded,
@@ -144,6 +146,7 @@ class Registry:
         self.settings = settings
         self.committer = committer
         self.metadata = metadata
+        self.limits = RecordLimits.of(settings)
         self.node_prefix = settings.node_prefix_canonical
         self.operator_handle = prefix_handle(self.node_prefix)
         self.verifier = SecretVerifier()
@@ -186,17 +189,19 @@ class Registry:
     def operator_username(self) -> str:
         return f"{SECKEY_INDEX}:{self.operator_handle}"
 
-    async def authenticate(
-        self, handle: str, index: int, secret: str, *, client: str | None = None
-    ) -> Principal:
-        """Check ``index:handle`` and its secret against the stored HS_SECKEY; raise AuthenticationNeeded.
+    async def authenticate(self, handle: str, index: int, secret: str, *, channel: Channel) -> Principal:
+        """Check ``index:handle`` and its secret, sent over ``channel``, against the stored HS_SECKEY;
+        raise AuthenticationNeeded (ReadOnlyMirror on a mirror, which holds no credentials;
+        InsecureChannel, before looking at the credential, when ``require_tls_for_credentials`` is on
+        and the channel is neither encrypted nor loopback).
 
-        Every front end logs in through here. ``client`` is the caller's address as the front end
-        sees it (None when there is none, e.g. the CLI); failures are counted per account and per
-        client, and past the limits LoginThrottled is raised before the secret is looked at (see
-        ``throttle``). ReadOnlyMirror on a mirror, which holds no credentials.
+        Every front end logs in through here. Failures are counted per account and per client address
+        (the channel's), and past the limits LoginThrottled is raised before the secret is looked at
+        (see ``throttle``).
         """
         self.repository.require_writable()
+        require_private(channel, self.settings.require_tls_for_credentials)
+        client = channel.address or None
         try:
             identifier = Identifier.parse(handle)
         except InvalidHandle:
@@ -239,11 +244,16 @@ class Registry:
     # -- enterprises ----------------------------------------------------------------------------
 
     async def add_enterprise(
-        self, principal: Principal | None, draft: EnterpriseDraft
+        self,
+        principal: Principal | None,
+        draft: EnterpriseDraft,
+        then: Callable[[Transaction, Enterprise], Awaitable[None]] | None = None,
     ) -> tuple[Enterprise, str]:
         """Onboard an enterprise: allocate its prefix, create ``0.NA/<prefix>`` and ``<prefix>/ADMIN``.
 
-        Returns the enterprise and its admin secret (shown once). Operator only.
+        Returns the enterprise and its admin secret (shown once). Operator only. ``then`` runs last in
+        the same transaction (an approved application records its outcome there), so its failure
+        onboards nothing.
         """
         self.repository.require_writable()
         self.require_operator(principal)
@@ -282,6 +292,8 @@ class Registry:
                 await tx.add_reports([enterprise_report(ENTERPRISE_CREATE, enterprise)])
                 for record in self._enterprise_records(prefix, seckey):
                     await self.committer.create(tx, str(principal), record)
+                if then is not None:
+                    await then(tx, enterprise)
             return enterprise, secret
         raise ConflictingUpdate()
 
@@ -386,6 +398,7 @@ class Registry:
                         raise HandleNotFound(f"Handle {identifier} not found.")
                     record = Record(identifier, with_default_admin(identifier, incoming, now), version=1)
                     await self.require_add_handle(tx, principal, identifier)
+                    self.limits.require(None, record)
                     await self.metadata.require(tx, record)
                     try:
                         stored = await self.committer.create(tx, str(principal), record)
@@ -397,6 +410,7 @@ class Registry:
                 merged = self.merge(current, incoming, chosen, overwrite)
                 for old, new in value_changes(current, merged):
                     await self.require_value_change(tx, principal, current, old, new)
+                self.limits.require(current, Record(identifier, merged))
                 await self.metadata.require(tx, Record(identifier, merged))
                 stored = await self.committer.change(tx, str(principal), current, merged)
                 if stored is not None:

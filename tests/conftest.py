@@ -14,7 +14,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -138,15 +138,26 @@ class Server:
 
 
 def start_server(
-    data_dir: Path, db: str = "", port: int | None = None, *, dns: bool = False, http: bool = True
+    data_dir: Path,
+    db: str = "",
+    port: int | None = None,
+    *,
+    dns: bool = False,
+    http: bool = True,
+    options: Sequence[str] = (),
 ) -> Server:
     """Initialise (if needed) and start a real node, with DNS listeners if ``dns`` (and without HTTP
-    if not ``http``); wait until it accepts connections."""
+    if not ``http``) and further ``idnode serve`` ``options`` (``--tls-cert`` makes its URL https);
+    wait until it accepts connections."""
     storage = ["--data-dir", str(data_dir), *(["--db", db] if db else [])]
     init = json.loads(run_cli("init", *storage, "--json").stdout)
     port = port or free_port()
     dns_port = free_port() if dns else None
-    options = [*(["--dns", f"127.0.0.1:{dns_port}"] if dns else []), *([] if http else ["--no-http"])]
+    options = [
+        *(["--dns", f"127.0.0.1:{dns_port}"] if dns else []),
+        *([] if http else ["--no-http"]),
+        *options,
+    ]
     log = data_dir / f"serve-{port}.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
@@ -168,7 +179,8 @@ def start_server(
         process.kill()
         raise AssertionError(f"server did not start:\n{log.read_text()}")
     operator = (init["operator"]["username"], init["operator"]["secret"] or "")
-    return Server(f"http://127.0.0.1:{port}", data_dir, db, operator, process, log, dns_port=dns_port)
+    scheme = "https" if "--tls-cert" in options else "http"
+    return Server(f"{scheme}://127.0.0.1:{port}", data_dir, db, operator, process, log, dns_port=dns_port)
 
 
 def stop_server(server: Server) -> None:

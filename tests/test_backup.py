@@ -21,6 +21,8 @@ from idnode.model.errors import BackupError
 from idnode.verify import verify_record
 from tests.conftest import Server, fresh_pg_database, run_cli, start_server, stop_server
 from tests.http.helpers import Credentials, get_json, onboard, operator, put_values
+from tests.test_applications import PDF as APPLICATION_PDF
+from tests.test_applications import submit as submit_application
 
 
 @pytest.fixture
@@ -171,3 +173,18 @@ async def test_backup_and_restore_refuse_to_overwrite_and_check_the_backup(tmp_p
     with pytest.raises(BackupError, match=re.escape(f"keys/{key.name}")):
         await restore(dest, fresh)
     assert not (tmp_path / "b").exists()
+
+
+async def test_licence_files_of_applications_are_backed_up_and_restored(tmp_path: Path) -> None:
+    settings = load_settings({"data_dir": tmp_path / "node"}, environ={})
+    async with open_core(settings) as core:
+        application, _ = await submit_application(core)
+        (settings.licences_path / ".upload-in-progress.part").write_bytes(b"%PDF-")
+    manifest = await backup(settings, tmp_path / "backup")
+    assert f"licences/{application.licence.file}" in manifest["files"]
+    assert not any(name.endswith(".part") for name in manifest["files"])
+    fresh = load_settings({"data_dir": tmp_path / "restored"}, environ={})
+    assert (await restore(tmp_path / "backup", fresh))["licences"] == 1
+    async with open_core(fresh) as core:
+        restored = await core.applications.get(application.id)
+        assert (await core.applications.licence_file(restored)).read_bytes() == APPLICATION_PDF

@@ -31,6 +31,7 @@ from idnode.storage.repository import Repository, Transaction
 from idnode.storage.tables import audit, handles, log_entries, log_nodes
 from idnode.translog import LogAppender
 from idnode.verify import verify_record
+from tests.test_registry import LOCAL
 from tests.test_verify import fetcher
 
 # -- helpers ---------------------------------------------------------------------------------------
@@ -340,7 +341,7 @@ async def test_an_update_the_record_does_not_allow_fails_that_item_only(
     await core.registry.put_record(
         admin, alice_handle, [HandleValue.from_json({"index": 300, "type": "HS_SECKEY", "data": "pw"})]
     )
-    alice = await core.registry.authenticate(str(alice_handle), 300, "pw")
+    alice = await core.registry.authenticate(str(alice_handle), 300, "pw", channel=LOCAL)
     grant = {
         "format": "admin",
         "value": {"handle": str(alice_handle), "index": 300, "permissions": "011111110011"},

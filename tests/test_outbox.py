@@ -13,6 +13,7 @@ import pytest
 
 from idnode.bulk import BulkRegistrar
 from idnode.core import Core
+from idnode.delivery import backoff
 from idnode.model.enterprise import EnterpriseDraft
 from idnode.model.errors import EnterpriseExists, HandleAlreadyExists
 from idnode.model.identifier import Identifier
@@ -22,7 +23,7 @@ from idnode.model.values import HandleValue
 from idnode.outbox import batch_message
 from idnode.sample import make_uscc
 from idnode.storage.repository import StoredReport
-from idnode.upstream import LOCK_NAME, backoff
+from idnode.upstream import LOCK_NAME
 
 SCHEMA = Path(__file__).parent.parent / "schema" / "upstream"
 
@@ -154,7 +155,7 @@ async def test_delivery_marks_only_what_it_is_told_and_counts_attempts(core: Cor
         attempts = dict((await conn.exec_driver_sql("SELECT seq, attempts FROM outbox")).all())
     # An attempt on a report delivered already changes nothing.
     assert [attempts[r.seq] for r in [first, *rest]] == [1, 2, 1, 1]
-    backlog = await core.stats.upstream_backlog()
+    backlog = await core.stats.backlog()
     assert backlog["pending"] == 2 and 0 <= backlog["oldest_age_seconds"] < 60
 
 

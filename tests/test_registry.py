@@ -20,6 +20,7 @@ from idnode.config import Settings, load_settings
 from idnode.core import Core
 from idnode.keys import KeyStore, NodeKeys
 from idnode.metadata import MetadataRules
+from idnode.model.channel import Channel
 from idnode.model.enterprise import Enterprise, EnterpriseDraft, EnterpriseStatus
 from idnode.model.errors import (
     AuthenticationNeeded,
@@ -45,6 +46,8 @@ from idnode.storage.tables import audit
 from idnode.templates import TemplateCatalog
 
 # -- helpers ---------------------------------------------------------------------------------------
+
+LOCAL = Channel("127.0.0.1", encrypted=False)  # the command line's and the tests' own machine
 
 
 def h(text: str) -> Identifier:
@@ -214,7 +217,7 @@ async def test_onboarding_creates_admin_handle_with_hashed_secret(core: Core, fi
     assert not key.public_read and not key.admin_read
     admin = record.by_index()[100]
     assert admin.type == "HS_ADMIN" and admin.data["handle"] == "88.999.1001/ADMIN"
-    principal = await core.registry.authenticate("88.999.1001/ADMIN", 300, firm.secret)
+    principal = await core.registry.authenticate("88.999.1001/ADMIN", 300, firm.secret, channel=LOCAL)
     assert principal == Principal("88.999.1001/ADMIN", 300, is_operator=False)
     assert principal.is_enterprise_admin
 
@@ -260,9 +263,12 @@ async def test_onboarding_audit(core: Core, firm: Firm) -> None:
 
 
 async def test_authenticate(core: Core, firm: Firm) -> None:
-    assert await core.registry.authenticate(f"{firm.prefix}/ADMIN", 300, firm.secret) == firm.admin
+    assert (
+        await core.registry.authenticate(f"{firm.prefix}/ADMIN", 300, firm.secret, channel=LOCAL)
+        == firm.admin
+    )
     assert core.operator_secret is not None
-    operator = await core.registry.authenticate("0.NA/88.999", 300, core.operator_secret)
+    operator = await core.registry.authenticate("0.NA/88.999", 300, core.operator_secret, channel=LOCAL)
     assert operator.is_operator
     assert str(operator) == core.registry.operator_username
 
@@ -280,8 +286,10 @@ async def test_authenticate_refuses(core: Core, firm: Firm) -> None:
     ]
     for handle, index, secret in refused:
         with pytest.raises(AuthenticationNeeded):
-            await core.registry.authenticate(handle, index, secret)
-    assert await core.registry.authenticate("88.999.1001/ADMIN", 300, firm.secret) == firm.admin
+            await core.registry.authenticate(handle, index, secret, channel=LOCAL)
+    assert (
+        await core.registry.authenticate("88.999.1001/ADMIN", 300, firm.secret, channel=LOCAL) == firm.admin
+    )
 
 
 async def test_authenticate_a_value_that_is_not_a_seckey_even_with_matching_text(
@@ -289,7 +297,7 @@ async def test_authenticate_a_value_that_is_not_a_seckey_even_with_matching_text
 ) -> None:
     await core.registry.put_record(firm.admin, firm.handle("note"), [val(1, "NOTE", "plain-text")])
     with pytest.raises(AuthenticationNeeded):
-        await core.registry.authenticate(f"{firm.prefix}/note", 1, "plain-text")
+        await core.registry.authenticate(f"{firm.prefix}/note", 1, "plain-text", channel=LOCAL)
 
 
 # -- put_record ------------------------------------------------------------------------------------
@@ -377,19 +385,19 @@ async def test_whole_record_replace_keeps_secret_keys(core: Core, firm: Firm) ->
     assert sorted(values) == [1, 100, 300, 400]
     assert_signed(record)
     assert values[300].type == "HS_SECKEY" and values[300].data.startswith("scrypt$")
-    assert await core.registry.authenticate(str(alice), 300, "alice-pw")
+    assert await core.registry.authenticate(str(alice), 300, "alice-pw", channel=LOCAL)
     # The enterprise admin handle too: its key survives a replace that does not mention it.
     admin = firm.handle("ADMIN")
     await core.registry.put_record(firm.admin, admin, [val(2, "EMAIL", "ops@example.com")])
     admin_record = await stored(core, admin)
     assert sorted(admin_record.by_index()) == [2, 100, 300, 400]
     assert_signed(admin_record)
-    assert await core.registry.authenticate(str(admin), 300, firm.secret) == firm.admin
+    assert await core.registry.authenticate(str(admin), 300, firm.secret, channel=LOCAL) == firm.admin
     # Mentioning the index replaces the key.
     await core.registry.put_record(firm.admin, alice, [seckey("new-pw")])
-    assert await core.registry.authenticate(str(alice), 300, "new-pw")
+    assert await core.registry.authenticate(str(alice), 300, "new-pw", channel=LOCAL)
     with pytest.raises(AuthenticationNeeded):
-        await core.registry.authenticate(str(alice), 300, "alice-pw")
+        await core.registry.authenticate(str(alice), 300, "alice-pw", channel=LOCAL)
 
 
 async def test_secret_keys_are_hashed_and_must_be_strings(core: Core, firm: Firm) -> None:
@@ -532,7 +540,10 @@ async def test_delete_missing_index(core: Core, firm: Firm) -> None:
 async def test_enterprise_admin_cannot_delete_its_own_admin_handle(core: Core, firm: Firm) -> None:
     with pytest.raises(InsufficientPermissions):
         await core.registry.delete(firm.admin, firm.handle("ADMIN"))
-    assert await core.registry.authenticate(f"{firm.prefix}/ADMIN", 300, firm.secret) == firm.admin
+    assert (
+        await core.registry.authenticate(f"{firm.prefix}/ADMIN", 300, firm.secret, channel=LOCAL)
+        == firm.admin
+    )
     # The operator can.
     await core.registry.delete(core.local_operator, firm.handle("ADMIN"))
     assert await stored(core, firm.handle("ADMIN")) is None
@@ -554,7 +565,10 @@ async def test_enterprise_cannot_write_under_another_prefix(core: Core, firm: Fi
         await core.registry.put_record(firm.admin, other.handle("ADMIN"), [seckey("takeover")])
     assert await stored(core, other.handle("theirs")) == before
     assert await stored(core, other.handle("new")) is None
-    assert await core.registry.authenticate(f"{other.prefix}/ADMIN", 300, other.secret) == other.admin
+    assert (
+        await core.registry.authenticate(f"{other.prefix}/ADMIN", 300, other.secret, channel=LOCAL)
+        == other.admin
+    )
 
 
 async def test_enterprise_cannot_write_prefix_handles(core: Core, firm: Firm) -> None:
@@ -631,7 +645,7 @@ async def test_only_the_operator_suspends(core: Core, firm: Firm) -> None:
 async def alice(core: Core, firm: Firm) -> Principal:
     """``300:<prefix>/alice``: a key holder that is not the enterprise admin."""
     await core.registry.put_record(firm.admin, firm.handle("alice"), [seckey("alice-pw")])
-    return await core.registry.authenticate(f"{firm.prefix}/alice", 300, "alice-pw")
+    return await core.registry.authenticate(f"{firm.prefix}/alice", 300, "alice-pw", channel=LOCAL)
 
 
 async def test_second_key_holder_modifies_records_naming_it(core: Core, firm: Firm, alice: Principal) -> None:
@@ -661,7 +675,10 @@ async def test_second_key_holder_modifies_records_naming_it(core: Core, firm: Fi
         await core.registry.put_record(alice, firm.handle("ADMIN"), [seckey("mine")], indexes=[300])
     assert await stored(core, private) == before
     assert await stored(core, firm.handle("fresh")) is None
-    assert await core.registry.authenticate(f"{firm.prefix}/ADMIN", 300, firm.secret) == firm.admin
+    assert (
+        await core.registry.authenticate(f"{firm.prefix}/ADMIN", 300, firm.secret, channel=LOCAL)
+        == firm.admin
+    )
 
 
 async def test_second_key_holder_gets_only_the_granted_bits(core: Core, firm: Firm, alice: Principal) -> None:
@@ -814,7 +831,9 @@ async def test_audit_never_holds_secrets(core: Core, firm: Firm) -> None:
         if v.get("type") == "HS_SECKEY"
     ]
     assert seckeys and all(set(v) == {"index", "type"} for v in seckeys)
-    assert await core.registry.authenticate(f"{firm.prefix}/ADMIN", 300, new_secret) == firm.admin
+    assert (
+        await core.registry.authenticate(f"{firm.prefix}/ADMIN", 300, new_secret, channel=LOCAL) == firm.admin
+    )
 
 
 # -- signatures and the transparency log -----------------------------------------------------------
@@ -902,7 +921,7 @@ async def test_node_record_is_changed_only_by_the_node(core: Core, firm: Firm) -
     assert await audit_rows(core.repository) == rows_before
     assert await log_size(core.repository) == log_before
     assert core.operator_secret is not None
-    assert (await registry.authenticate("0.NA/88.999", 300, core.operator_secret)).is_operator
+    assert (await registry.authenticate("0.NA/88.999", 300, core.operator_secret, channel=LOCAL)).is_operator
 
 
 async def test_every_write_appends_exactly_one_log_entry(core: Core, firm: Firm) -> None:
@@ -1044,7 +1063,7 @@ async def test_concurrent_key_holder_writes_do_not_exhaust_the_pool(
     enterprise, _ = await registry.add_enterprise(operator, draft(1))
     admin = Principal(f"{enterprise.prefix}/ADMIN", 300)
     await registry.put_record(admin, h(f"{enterprise.prefix}/alice"), [seckey("alice-pw")])
-    alice = await registry.authenticate(f"{enterprise.prefix}/alice", 300, "alice-pw")
+    alice = await registry.authenticate(f"{enterprise.prefix}/alice", 300, "alice-pw", channel=LOCAL)
     handles = [h(f"{enterprise.prefix}/doc-{i}") for i in range(2)]
     for handle in handles:
         # The enterprise admin comes first, so checking alice's rights consults its HS_VLIST.
@@ -1199,6 +1218,8 @@ async def test_stats_summary(core: Core) -> None:
         "identifiers": 6,  # p0..p2, q, alice, node-info: not 0.NA/* nor <prefix>/ADMIN
         "resolutions": {"total": 0, "today": 0},
         "target": {"enterprises": 3500, "registered": 3, "progress": round(3 / 3500, 4)},
+        # onboarded by the operator, not applied for: no application in any state
+        "applications": dict.fromkeys(("approved", "rejected", "submitted", "under_review", "withdrawn"), 0),
     }
     await core.registry.delete(firms[0].admin, firms[0].handle("p0"))
     assert (await core.stats.summary())["identifiers"] == 5

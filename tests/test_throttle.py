@@ -5,10 +5,16 @@ from __future__ import annotations
 import pytest
 
 from idnode.core import Core
+from idnode.model.channel import Channel
 from idnode.model.errors import AuthenticationNeeded, LoginThrottled
 from idnode.model.permissions import Principal
 from idnode.throttle import FailureCounter, LoginThrottle
 from tests.test_registry import draft
+
+
+def over_tls(address: str) -> Channel:
+    """A login from ``address`` ("": unknown) over an encrypted connection."""
+    return Channel(address, encrypted=True)
 
 
 class Clock:
@@ -101,21 +107,22 @@ async def test_registry_refuses_even_the_right_secret_while_throttled(core: Core
     core.registry.throttle = LoginThrottle(3, 50, 60, clock)
     for _ in range(3):
         with pytest.raises(AuthenticationNeeded):
-            await core.registry.authenticate(handle, 300, "guess", client="192.0.2.7")
-    for client in ("192.0.2.7", "198.51.100.1", None):
+            await core.registry.authenticate(handle, 300, "guess", channel=over_tls("192.0.2.7"))
+    for client in ("192.0.2.7", "198.51.100.1", ""):
         with pytest.raises(LoginThrottled):
-            await core.registry.authenticate(handle, 300, secret, client=client)
+            await core.registry.authenticate(handle, 300, secret, channel=over_tls(client))
     clock.now += 60  # the lock ends with its window; the refused attempts did not extend it
-    admin = await core.registry.authenticate(handle, 300, secret, client="192.0.2.7")
+    admin = await core.registry.authenticate(handle, 300, secret, channel=over_tls("192.0.2.7"))
     assert admin == Principal(f"{enterprise.prefix}/ADMIN", 300)
 
 
 async def test_registry_throttles_a_client_guessing_many_accounts(core: Core) -> None:
     enterprise, secret = await core.registry.add_enterprise(core.local_operator, draft(2))
     core.registry.throttle = LoginThrottle(100, 3, 60, Clock())
+    admin = f"{enterprise.prefix}/ADMIN"
     for name in ("88.999.1/ADMIN", "88.999.2/ADMIN", "not a handle"):
         with pytest.raises(AuthenticationNeeded):
-            await core.registry.authenticate(name, 300, "guess", client="192.0.2.9")
+            await core.registry.authenticate(name, 300, "guess", channel=over_tls("192.0.2.9"))
     with pytest.raises(LoginThrottled):
-        await core.registry.authenticate(f"{enterprise.prefix}/ADMIN", 300, secret, client="192.0.2.9")
-    assert await core.registry.authenticate(f"{enterprise.prefix}/ADMIN", 300, secret, client="192.0.2.10")
+        await core.registry.authenticate(admin, 300, secret, channel=over_tls("192.0.2.9"))
+    assert await core.registry.authenticate(admin, 300, secret, channel=over_tls("192.0.2.10"))

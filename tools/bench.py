@@ -6,7 +6,8 @@ On loopback, one machine, with wrk (Debian package ``wrk``) as the load generato
            trivial aiohttp + uvloop handler returning the same pre-built bytes;
   cached   idnode resolving a hot set of handles (answered from the resolution cache), with 1 and
            with 2 workers;
-  uncached idnode with the cache off, resolving handles drawn at random from the whole store.
+  uncached idnode with the cache off, resolving handles drawn at random from the whole store;
+  on/off   cached resolves with resolution counting, and with the per-client read budget, on and off.
 It prints requests/s, p50/p99 latency and every idnode figure as a ratio of the floors, the serving
 process's resident memory, as a rich table and as JSON. The data set (``--identifiers``, e.g.
 10000000) is generated through the bulk registration path with a progress bar, into ``--data-dir``,
@@ -27,6 +28,8 @@ from pathlib import Path
 
 from benchlib import console, dataset, free_port, publish, run_wrk, serve, wait_for
 from rich.table import Table
+
+NEVER_SPENT = "1e12"  # requests/s: a read budget that is checked on every request but never runs out
 
 TRIVIAL_SERVER = """
 import sys, asyncio, uvloop
@@ -99,9 +102,12 @@ class Bench:
         self.results[name] = run_wrk(url, self.args.duration, self.args.connections, path)
         return self.results[name]
 
-    def idnode(self, data_dir: Path, workers: int, cache: bool, counting: bool = True) -> str:
-        """Start ``idnode serve`` on the data set; return its base URL."""
-        env = {"IDNODE_WORKERS": str(workers), "IDNODE_COUNT_RESOLUTIONS": str(counting).lower()}
+    def idnode(self, data_dir: Path, workers: int, cache: bool, **settings: str) -> str:
+        """Start ``idnode serve`` on the data set (further ``settings`` as IDNODE_* variables); return
+        its base URL. The read budget is on, as by default, but never spent: its cost is measured, not
+        its refusals (all of wrk's requests come from one client)."""
+        env = {"IDNODE_WORKERS": str(workers), "IDNODE_RATE_LIMIT_RESOLVES": NEVER_SPENT}
+        env.update({f"IDNODE_{name.upper()}": value for name, value in settings.items()})
         if not cache:
             env["IDNODE_CACHE_BYTES"] = "0"
         if self.args.db:
@@ -110,22 +116,19 @@ class Bench:
         self.processes.append(serve(data_dir, port, env))
         return f"http://127.0.0.1:{port}"
 
-    def counting_cost(self, data_dir: Path, hot: str, rounds: int = 3) -> None:
-        """Cached resolves with resolution counting on and off: two servers measured alternately,
-        best of ``rounds`` each, so neither gains from going first."""
-        servers = {
-            "on": self.idnode(data_dir, 1, cache=True),
-            "off": self.idnode(data_dir, 1, cache=True, counting=False),
-        }
+    def on_off(self, feature: str, data_dir: Path, hot: str, off: dict[str, str], rounds: int = 3) -> None:
+        """Cached resolves with ``feature`` on (the defaults) and off (the ``off`` settings): two servers
+        measured alternately, best of ``rounds`` each, so neither gains from going first."""
+        servers = {"on": self.idnode(data_dir, 1, cache=True), "off": self.idnode(data_dir, 1, True, **off)}
         best: dict[str, dict[str, float]] = {}
         for _ in range(rounds):
             for state, base in servers.items():
-                figures = self.load(f"counting {state}", base, hot)
+                figures = self.load(f"{feature} {state}", base, hot)
                 if figures["requests_per_s"] > best.get(state, {}).get("requests_per_s", 0):
                     best[state] = figures
         for state in servers:
-            del self.results[f"counting {state}"]
-            self.results[f"idnode cached, resolution counting {state} (best of {rounds})"] = best[state]
+            del self.results[f"{feature} {state}"]
+            self.results[f"idnode cached, {feature} {state} (best of {rounds})"] = best[state]
         self.stop()
 
     def stop(self) -> None:
@@ -190,7 +193,8 @@ def main() -> int:
         bench.load(label, base, WRK_RANDOM.format(prefix=prefix, n=args.identifiers, seed=7))
         memory[label] = rss_mib(bench.processes[-1].pid)
         bench.stop()
-        bench.counting_cost(data_dir, hot)
+        bench.on_off("resolution counting", data_dir, hot, {"count_resolutions": "false"})
+        bench.on_off("rate limiting", data_dir, hot, {"rate_limit_resolves": "0"})
         bench.floors(record)
     finally:
         bench.stop()
@@ -226,9 +230,19 @@ def report(args: argparse.Namespace, results: dict[str, dict[str, float]], memor
         )
     console.print(table)
     speedup = round(results["idnode cached, 2 workers"]["requests_per_s"] / one, 2)
-    on, off = (results[f"idnode cached, resolution counting {state} (best of 3)"] for state in ("on", "off"))
-    counting = round(on["requests_per_s"] / off["requests_per_s"], 3)
-    console.print(f"2 workers / 1 worker: {speedup}x; counting on / off: {counting}; RSS (MiB): {memory}")
+    costs = {
+        feature: round(
+            results[f"idnode cached, {feature} on (best of 3)"]["requests_per_s"]
+            / results[f"idnode cached, {feature} off (best of 3)"]["requests_per_s"],
+            3,
+        )
+        for feature in ("resolution counting", "rate limiting")
+    }
+    counting, limiting = costs["resolution counting"], costs["rate limiting"]
+    console.print(
+        f"2 workers / 1 worker: {speedup}x; counting on / off: {counting}; "
+        f"rate limiting on / off: {limiting}; RSS (MiB): {memory}"
+    )
     document = {
         "identifiers": args.identifiers,
         "db": "postgresql" if args.db else "sqlite",
@@ -237,6 +251,7 @@ def report(args: argparse.Namespace, results: dict[str, dict[str, float]], memor
         "results": results,
         "workers_speedup": speedup,
         "resolution_counting_on_off": counting,
+        "rate_limiting_on_off": limiting,
         "rss_mib": memory,
     }
     publish(document, args.json_out)

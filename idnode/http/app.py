@@ -8,6 +8,7 @@ from aiohttp import web
 
 from idnode.config import Settings
 from idnode.http import (
+    applications,
     bulk,
     dashboard,
     enterprises,
@@ -21,8 +22,11 @@ from idnode.http import (
     stats,
     templates,
 )
+from idnode.http.clients import Clients
 from idnode.http.errors import error_middleware
 from idnode.http.keys import (
+    APPLICATIONS,
+    CLIENTS,
     DATA_TEMPLATES,
     GS1_RESOLVER,
     IMPORTER,
@@ -38,10 +42,9 @@ from idnode.http.keys import (
     STATS,
     TEMPLATES,
 )
+from idnode.http.limits import limits_middleware
 from idnode.http.metrics import create_metrics, metrics_middleware
 from idnode.serving import serving_core
-
-MAX_BODY_BYTES = 4 * 1024 * 1024
 
 
 async def allow_cross_origin_reads(request: web.Request, response: web.StreamResponse) -> None:
@@ -52,8 +55,12 @@ async def allow_cross_origin_reads(request: web.Request, response: web.StreamRes
 
 def create_app(settings: Settings) -> web.Application:
     """Build the node's HTTP application; the database is opened (and migrated) on startup."""
-    app = web.Application(middlewares=[metrics_middleware, error_middleware], client_max_size=MAX_BODY_BYTES)
+    app = web.Application(
+        middlewares=[metrics_middleware, error_middleware, limits_middleware],
+        client_max_size=settings.max_body_bytes,
+    )
     app[SETTINGS] = settings
+    app[CLIENTS] = Clients(settings)
     app[METRICS] = create_metrics(app)
 
     async def core(app: web.Application) -> AsyncIterator[None]:
@@ -64,8 +71,8 @@ def create_app(settings: Settings) -> web.Application:
             app[REGISTRY], app[RESOLVER], app[STATS] = opened.registry, opened.resolver, opened.stats
             app[KEYRING], app[LOG], app[TEMPLATES] = opened.keyring, opened.log, opened.templates
             app[SEARCHER], app[GS1_RESOLVER] = opened.searcher, opened.gs1
-            app[IMPORTER], app[SNMS] = opened.importer, opened.snms
-            app[DATA_TEMPLATES] = opened.data_templates
+            app[IMPORTER], app[APPLICATIONS] = opened.importer, opened.applications
+            app[SNMS], app[DATA_TEMPLATES] = opened.snms, opened.data_templates
             yield
 
     app.cleanup_ctx.append(core)
@@ -77,6 +84,7 @@ def create_app(settings: Settings) -> web.Application:
             *handles.routes,
             *bulk.routes,
             *enterprises.routes,
+            *applications.routes,
             *templates.routes,
             *stats.routes,
             *search.routes,

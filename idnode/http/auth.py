@@ -15,6 +15,7 @@ from urllib.parse import unquote
 from aiohttp import web
 
 from idnode.http.keys import REGISTRY, SNMS
+from idnode.http.limits import channel_of
 from idnode.model.errors import AuthenticationNeeded
 from idnode.model.permissions import Principal
 
@@ -44,18 +45,16 @@ def parse_basic(header: str) -> tuple[int, str, str]:
 
 
 async def principal_of(request: web.Request) -> Principal | None:
-    """The authenticated caller, None when no credentials were sent; raise AuthenticationNeeded if wrong.
+    """The authenticated caller, None when no credentials were sent; raise AuthenticationNeeded if wrong
+    (InsecureChannel if they came over plain HTTP from another machine, see ``Registry.authenticate``).
 
     Credentials are HTTP Basic (above) or an SNMS bearer token (``Bearer <token>``, from
-    ``POST /identity/token``), which stands for the credential it was issued to. Basic failures count
-    in the login throttle (LoginThrottled after too many from this address or for this account)."""
+    ``POST /identity/token``), which stands for the credential it was issued to."""
     header = request.headers.get("Authorization")
     if not header:
         return None
     scheme, _, token = header.strip().partition(" ")
     if scheme.lower() == "bearer":
-        return await request.app[SNMS].tokens.verify(token.strip())
+        return await request.app[SNMS].tokens.verify(token.strip(), channel_of(request))
     index, handle, secret = parse_basic(header)
-    # The peer address, not X-Forwarded-For: a header any client can forge must not pick the key
-    # its failures are counted under.
-    return await request.app[REGISTRY].authenticate(handle, index, secret, client=request.remote)
+    return await request.app[REGISTRY].authenticate(handle, index, secret, channel=channel_of(request))

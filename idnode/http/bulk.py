@@ -2,7 +2,7 @@
 (``text/csv``) or JSON Lines (``application/x-ndjson``, ``application/jsonl``) body, imported as
 ``idnode import`` imports a file (see ``idnode.importing``).
 
-The body is streamed to a temporary file (so it is never all in memory), at most ``MAX_BODY_BYTES``;
+The body is streamed to a temporary file (so it is never all in memory), at most ``max_bulk_body_bytes``;
 the answer lists at most ``MAX_LISTED_FAILURES`` failed rows (``failuresTruncated`` says when more
 failed). Credentials are checked before the body is read.
 """
@@ -15,14 +15,14 @@ import tempfile
 from aiohttp import web
 
 from idnode.http.auth import principal_of
-from idnode.http.errors import error_response, json_response
-from idnode.http.keys import IMPORTER
+from idnode.http.errors import json_response
+from idnode.http.keys import IMPORTER, SETTINGS
+from idnode.http.limits import takes_body, too_large
 from idnode.importfile import ImportFile
 from idnode.importing import summary
 from idnode.model.errors import ProtocolError
 from idnode.model.query import parse_flag
 
-MAX_BODY_BYTES = 100 * 1024 * 1024
 MAX_LISTED_FAILURES = 1000
 FORMATS = {
     "text/csv": "csv",
@@ -33,6 +33,7 @@ FORMATS = {
 _CHUNK = 1 << 16
 
 
+@takes_body(lambda settings: settings.max_bulk_body_bytes)
 async def post_bulk(request: web.Request) -> web.StreamResponse:
     importer = request.app[IMPORTER]
     principal = await principal_of(request)
@@ -44,13 +45,13 @@ async def post_bulk(request: web.Request) -> web.StreamResponse:
     if fmt is None:
         raise ProtocolError(f"Content-Type must be one of {', '.join(FORMATS)}.")
     dry_run = parse_flag("dryRun", request.query.get("dryRun"))
+    limit = request.app[SETTINGS].max_bulk_body_bytes
     with tempfile.TemporaryFile() as spool:
         size = 0
         async for chunk in request.content.iter_chunked(_CHUNK):
             size += len(chunk)
-            if size > MAX_BODY_BYTES:
-                limit = f"{MAX_BODY_BYTES // 2**20} MiB"
-                return error_response(4, f"The body is larger than {limit}: split the file.", status=413)
+            if size > limit:
+                raise too_large(limit)
             spool.write(chunk)
         source = await asyncio.to_thread(ImportFile.open, spool, fmt)
         result = await importer.run(

@@ -4,9 +4,11 @@ From Handle.Net 9's BaseHandleRequestProcessingServlet: 1 → 200 (201 for creat
 200 on resolve, else 400; 100 → 404; 101/201 → 409; 2 → 500; 4/102/202/301 → 400; 302/303 → 300;
 5 → 501; 3/7 → 503; 402 → 401; 400/401/403/404 → 403; anything else → 500.
 
-One error has its own status: LoginThrottled (RC 3) is 429 Too Many Requests (RFC 6585) with
-``Retry-After``, because the caller, not the server, must slow down; a 401 would tell a legitimate
-user that a right secret was wrong (and make browsers ask again at once).
+A few errors have their own status (``STATUS_BY_ERROR``): LoginThrottled (RC 3) is 429 Too Many
+Requests (RFC 6585) with ``Retry-After``, because the caller, not the server, must slow down; a 401
+would tell a legitimate user that a right secret was wrong (and make browsers ask again at once). An
+application's illegal transition is 409, and a licence upload too large or of the wrong type 413 or
+415: no Handle code describes them.
 """
 
 from __future__ import annotations
@@ -18,7 +20,15 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from idnode.model.errors import IdnodeError, LoginThrottled
+from idnode.model.errors import (
+    BodyTooLarge,
+    IdnodeError,
+    LicenceTooLarge,
+    RateLimited,
+    RequestTimedOut,
+    TransitionNotAllowed,
+    UnsupportedLicenceType,
+)
 
 log = logging.getLogger(__name__)
 
@@ -42,9 +52,23 @@ STATUS_BY_RESPONSE_CODE: dict[int, int] = {
     403: 403,
     404: 403,
 }
-STATUS_BY_ERROR: dict[type[IdnodeError], int] = {LoginThrottled: 429}
+# Errors whose HTTP status their responseCode does not tell (3 would be 503, 4 would be 400), looked
+# up along the class hierarchy.
+STATUS_BY_ERROR: dict[type[IdnodeError], int] = {
+    RateLimited: 429,
+    BodyTooLarge: 413,
+    RequestTimedOut: 408,
+    TransitionNotAllowed: 409,
+    LicenceTooLarge: 413,
+    UnsupportedLicenceType: 415,
+}
 # HTTP errors raised by aiohttp itself (unknown route, wrong method, ...) in Handle terms.
 RESPONSE_CODE_BY_HTTP: dict[int, int] = {404: 100, 405: 4, 413: 4, 400: 4}
+
+
+def own_status(exc: IdnodeError) -> int | None:
+    """The HTTP status ``exc`` has of its own (``STATUS_BY_ERROR``, along its class hierarchy), or None."""
+    return next((STATUS_BY_ERROR[c] for c in type(exc).__mro__ if c in STATUS_BY_ERROR), None)
 
 
 def http_status(response_code: int, *, resolve: bool = False) -> int:
@@ -70,7 +94,7 @@ def error_response(
     message: str,
     status: int | None = None,
     handle: str | None = None,
-    retry_after: int = 1,
+    retry_after: int | None = None,
 ) -> web.Response:
     body: dict[str, Any] = {"responseCode": response_code, "message": message}
     if handle is not None:
@@ -80,7 +104,7 @@ def error_response(
     if status == 401:
         headers["WWW-Authenticate"] = 'Basic realm="handle"'
     if status in (429, 503):
-        headers["Retry-After"] = str(retry_after)
+        headers["Retry-After"] = str(retry_after or 1)
     return json_response(body, status, headers=headers)
 
 
@@ -93,8 +117,8 @@ async def error_middleware(
         return await handler(request)
     except IdnodeError as exc:
         handle = request.match_info.get("handle")
-        status = STATUS_BY_ERROR.get(type(exc))
-        retry_after = exc.retry_after if isinstance(exc, LoginThrottled) else 1
+        status = own_status(exc)
+        retry_after = exc.retry_after if isinstance(exc, RateLimited) else None
         return error_response(exc.response_code, exc.message, status, handle, retry_after)
     except web.HTTPException as exc:
         if exc.status < 400:

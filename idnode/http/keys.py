@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from idnode.applications import Applications
 from idnode.config import Settings
 from idnode.data_templates import DataTemplates
 from idnode.gs1_resolver import Gs1Resolver
+from idnode.http.clients import Clients
 from idnode.importing import Importer
 from idnode.keyring import KeyRing
 from idnode.mirror import MirrorFollower
@@ -19,6 +21,7 @@ from idnode.templates import TemplateCatalog
 from idnode.translog import TransparencyLog
 
 SETTINGS = web.AppKey("settings", Settings)
+APPLICATIONS = web.AppKey("applications", Applications)
 REGISTRY = web.AppKey("registry", Registry)
 RESOLVER = web.AppKey("resolver", Resolver)
 GS1_RESOLVER = web.AppKey("gs1_resolver", Gs1Resolver)
@@ -32,3 +35,4 @@ SNMS = web.AppKey("snms", Snms)
 DATA_TEMPLATES = web.AppKey("data_templates", DataTemplates)
 METRICS = web.AppKey("metrics", "Metrics")
 MIRROR = web.AppKey("mirror", MirrorFollower)  # only on a mirror
+CLIENTS = web.AppKey("clients", Clients)  # client addresses and rate limits, shared with the fast path

@@ -1,5 +1,8 @@
 """Serving the node: the fast path on the listening socket, the aiohttp app behind it, the DNS
-listeners on the same core, N workers.
+listeners on the same core, N workers; HTTPS when a certificate is configured.
+
+SIGTERM (or SIGINT) drains: the listener closes at once (new connections are refused), requests in
+flight are answered (for at most ``shutdown_timeout_seconds``), then the process exits with status 0.
 
 With ``workers`` > 1 the parent initialises the node once, then forks that many workers that each
 listen on the same port (SO_REUSEPORT, so the kernel spreads connections) and each keep their own
@@ -14,6 +17,7 @@ import gc
 import logging
 import os
 import signal
+import ssl
 import sys
 import time
 from collections.abc import AsyncIterator, Callable
@@ -26,8 +30,8 @@ from idnode.config import Settings
 from idnode.core import log_new_operator, open_core
 from idnode.dns import server as dns_server
 from idnode.http.app import create_app
-from idnode.http.fastpath import FastPathProtocol, close_idle_connections
-from idnode.http.keys import RESOLVER
+from idnode.http.fastpath import FastPathProtocol, Limits, check_timeouts
+from idnode.http.keys import CLIENTS, RESOLVER
 from idnode.resolver import Resolver
 from idnode.serving import serving_core
 
@@ -42,7 +46,13 @@ async def serve(
     and one resolution cache, until SIGTERM or SIGINT."""
     async with AsyncExitStack() as stack:
         if settings.http:
-            runner = web.AppRunner(create_app(settings), access_log=None, handle_signals=False)
+            runner = web.AppRunner(
+                create_app(settings),
+                access_log=None,
+                handle_signals=False,
+                keepalive_timeout=settings.idle_timeout_seconds,
+                shutdown_timeout=settings.shutdown_timeout_seconds,
+            )
             await runner.setup()
             stack.push_async_callback(runner.cleanup)
             resolver = runner.app[RESOLVER]
@@ -53,7 +63,8 @@ async def serve(
             announce(f"idnode answering DNS for {settings.dns_zone} on {settings.dns} (UDP and TCP)")
         if settings.http:
             await stack.enter_async_context(_fast_path(settings, runner, resolver, reuse_port))
-            announce(f"idnode serving on http://{settings.host}:{settings.port} (pid {os.getpid()})")
+            scheme = "https" if settings.tls_cert else "http"
+            announce(f"idnode serving on {scheme}://{settings.host}:{settings.port} (pid {os.getpid()})")
         # Everything made at start-up lives as long as the process: keep the cyclic collector from
         # rescanning it on every collection (each resolve allocates, and collections would stall it).
         gc.collect()
@@ -69,30 +80,50 @@ async def serve(
 async def _fast_path(
     settings: Settings, runner: web.AppRunner, resolver: Resolver, reuse_port: bool
 ) -> AsyncIterator[None]:
-    """The HTTP listener: the fast path in front of the aiohttp application."""
+    """The HTTP(S) listener: the fast path in front of the aiohttp application. On exit it stops
+    listening and lets the fast path's connections finish the answers they are working out."""
     loop = asyncio.get_running_loop()
     connections: set[FastPathProtocol] = set()
+    limits = Limits.of(settings, runner.app[CLIENTS])
     server = await loop.create_server(
-        lambda: FastPathProtocol(resolver, runner.server, connections),  # type: ignore[arg-type]
+        lambda: FastPathProtocol(resolver, runner.server, connections, limits),  # type: ignore[arg-type]
         settings.host,
         settings.port,
         reuse_port=reuse_port or None,
         backlog=1024,
+        ssl=tls_context(settings),
+        ssl_handshake_timeout=settings.header_timeout_seconds if settings.tls_cert else None,
     )
-    sweeper = asyncio.create_task(close_idle_connections(connections))
+    sweeper = asyncio.create_task(check_timeouts(connections, limits))
     try:
         yield
     finally:
         sweeper.cancel()
         server.close()
         for connection in list(connections):
+            connection.drain()
+        deadline = loop.time() + settings.shutdown_timeout_seconds
+        while connections and loop.time() < deadline:
+            await asyncio.sleep(0.05)
+        for connection in list(connections):
             connection.close()
+
+
+def tls_context(settings: Settings) -> ssl.SSLContext | None:
+    """The server's TLS context (TLS 1.2 and later) when a certificate is configured, else None."""
+    if settings.tls_cert is None or settings.tls_key is None:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(settings.tls_cert, settings.tls_key)
+    return context
 
 
 def run(settings: Settings, announce: Callable[[str], None] = print) -> None:
     """Serve in this process (one worker) or in ``settings.workers`` forked workers."""
     if not settings.http and settings.dns_address is None:
         raise ValueError("nothing to serve: HTTP is off and no DNS address is given (--dns HOST:PORT)")
+    tls_context(settings)  # a bad certificate or key stops the start here, not in every worker
     if settings.workers <= 1:
         uvloop.run(serve(settings, announce=announce))
         return

@@ -15,6 +15,7 @@ import orjson
 from aiohttp import web
 
 from idnode.http.keys import SNMS
+from idnode.http.limits import channel_of
 from idnode.http.snms_errors import item_result, snms_endpoint
 from idnode.model.errors import SnmsInvalid, TokenRejected
 from idnode.model.permissions import Principal
@@ -31,7 +32,7 @@ def _token(request: web.Request) -> str:
 
 
 async def _caller(request: web.Request) -> Principal:
-    return await request.app[SNMS].tokens.verify(_token(request))
+    return await request.app[SNMS].tokens.verify(_token(request), channel_of(request))
 
 
 async def _body(request: web.Request) -> Any:
@@ -50,18 +51,18 @@ async def _credentials(request: web.Request) -> tuple[Any, Any]:
 
 @snms_endpoint
 async def login(request: web.Request) -> Any:
-    # The peer address, as the Handle API counts failures (a forwarded-for header could be forged).
-    return {"token": await request.app[SNMS].login.plain(*await _credentials(request), request.remote)}
+    return {"token": await request.app[SNMS].login.plain(*await _credentials(request), channel_of(request))}
 
 
 @snms_endpoint
 async def login_day_salted(request: web.Request) -> Any:
-    return {"token": await request.app[SNMS].login.day_salted(*await _credentials(request), request.remote)}
+    login = request.app[SNMS].login
+    return {"token": await login.day_salted(*await _credentials(request), channel_of(request))}
 
 
 @snms_endpoint
 async def logout(request: web.Request) -> Any:
-    await request.app[SNMS].tokens.revoke(_token(request))
+    await request.app[SNMS].tokens.revoke(_token(request), channel_of(request))
     return True
 
 

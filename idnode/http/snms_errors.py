@@ -6,7 +6,7 @@ appendix (docs/dev-tools/snms/attachment.md): 1 success; -1 not logged in (and, 
 error. Messages are Chinese, as the documented examples are; where the table says so, the node's
 own (English) explanation follows. The HTTP status is the one the Handle API gives the same error
 (idnode/http/errors.py), with ``WWW-Authenticate: Bearer`` on 401 and ``Retry-After`` on 429 (too
-many failed logins) and 503 (busy).
+many requests or failed logins) and 503 (busy).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Any
 
 from aiohttp import web
 
-from idnode.http.errors import STATUS_BY_ERROR, http_status, json_response
+from idnode.http.errors import http_status, json_response, own_status
 from idnode.model.errors import (
     AuthenticationFailed,
     AuthenticationNeeded,
@@ -30,6 +30,7 @@ from idnode.model.errors import (
     HandleAlreadyExists,
     HandleNotFound,
     IdnodeError,
+    InsecureChannel,
     InsufficientPermissions,
     InvalidHandle,
     InvalidTemplate,
@@ -38,6 +39,7 @@ from idnode.model.errors import (
     LoginThrottled,
     PrefixNotHere,
     ProtocolError,
+    RateLimited,
     ReadOnlyMirror,
     SnmsInvalid,
     TemplateExists,
@@ -71,6 +73,8 @@ ANSWERS: dict[type[IdnodeError], Answer] = {
     SnmsInvalid: Answer(-2, None),
     LoginFailed: Answer(-2, None),
     LoginThrottled: Answer(-2, "登录失败次数过多，请稍后再试"),
+    RateLimited: Answer(-1, "请求过于频繁，请稍后再试"),
+    InsecureChannel: Answer(-2, "凭据只能通过HTTPS发送（本机访问除外）"),
     TokenRejected: Answer(-1, None),
     AuthenticationNeeded: Answer(-1, "没有登录，需要验证"),
     AuthenticationFailed: Answer(-1, "没有登录，需要验证"),
@@ -127,8 +131,8 @@ def envelope(
 def error_envelope(exc: IdnodeError) -> web.Response:
     """The SNMS answer to an error, with the HTTP status the Handle API gives it."""
     status, message = answer_for(exc)
-    http = STATUS_BY_ERROR.get(type(exc)) or http_status(exc.response_code)
-    retry_after = exc.retry_after if isinstance(exc, LoginThrottled) else 1
+    http = own_status(exc) or http_status(exc.response_code)
+    retry_after = exc.retry_after if isinstance(exc, RateLimited) else 1
     return envelope(None, status, message, http, retry_after)
 
 

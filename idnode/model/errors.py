@@ -93,6 +93,12 @@ class UpstreamUnavailable(IdnodeError):
     response_code = 3  # RC_SERVER_TOO_BUSY: temporary, the client may retry
 
 
+class StoreUnavailable(IdnodeError):
+    """The node's database cannot be reached just now; retry."""
+
+    response_code = 3  # RC_SERVER_TOO_BUSY: temporary, the client may retry
+
+
 class UnverifiedRecord(IdnodeError):
     """The record another node returned failed signature verification; it is not passed on."""
 
@@ -129,20 +135,6 @@ class LoginFailed(AuthenticationNeeded):
 
 class TokenRejected(AuthenticationNeeded):
     """没有登录，需要验证"""
-
-
-class LoginThrottled(IdnodeError):
-    """Too many failed logins for this account or from this client; try again later.
-
-    ``retry_after`` is the whole seconds to wait. Handle has no code for this; RC 3 (server too busy)
-    is the one its clients treat as "retry later", and the secret was not checked.
-    """
-
-    response_code = 3
-
-    def __init__(self, message: str, retry_after: int) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
 
 
 class AuthenticationFailed(IdnodeError):
@@ -222,3 +214,73 @@ class SnmsInvalid(InvalidValue):
 
 class BackupError(IdnodeError):
     """The backup could not be made or restored."""
+
+
+class RateLimited(IdnodeError):
+    """Too many requests from this client; retry later."""
+
+    response_code = 3  # RC_SERVER_TOO_BUSY: Handle's "retry later"; HTTP answers 429 with Retry-After
+
+    def __init__(self, retry_after: int, message: str | None = None) -> None:
+        super().__init__(message, retry_after=retry_after)
+        self.retry_after = retry_after
+
+
+class LoginThrottled(RateLimited):
+    """Too many failed logins for this account or from this client; try again later.
+
+    ``retry_after`` is the whole seconds to wait. Handle has no code for this; RC 3 (server too busy)
+    is the one its clients treat as "retry later", and the secret was not checked.
+    """
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(retry_after, message)
+
+
+class BodyTooLarge(IdnodeError):
+    """The request body is too large."""
+
+    response_code = 4  # a protocol error; HTTP answers 413
+
+
+class RequestTimedOut(IdnodeError):
+    """The request did not arrive in time."""
+
+    response_code = 4  # a protocol error; HTTP answers 408
+
+
+class InsecureChannel(IdnodeError):
+    """Credentials are accepted only over HTTPS (or from this machine)."""
+
+    response_code = 403  # RC_AUTHENTICATION_FAILED: the credential is not even looked at
+
+
+class ApplicationNotFound(IdnodeError):
+    """No such application."""
+
+    response_code = 100
+
+
+class ApplicationExists(IdnodeError):
+    """该统一社会信用代码已有申请或已注册 / That unified social credit code has an open application or
+    a registered enterprise already."""
+
+    response_code = 101
+
+
+class TransitionNotAllowed(IdnodeError):
+    """The application's state does not allow that action."""
+
+    response_code = 2  # no Handle code fits; HTTP answers 409 (see idnode/http/errors.py)
+
+
+class LicenceTooLarge(IdnodeError):
+    """The business licence file is too large."""
+
+    response_code = 4  # HTTP answers 413
+
+
+class UnsupportedLicenceType(IdnodeError):
+    """The business licence must be a PDF, PNG or JPEG file."""
+
+    response_code = 202  # HTTP answers 415

@@ -16,6 +16,7 @@ from idnode.model.errors import InvalidHandle
 
 MAX_PREFIX_LENGTH = 64
 MAX_SUFFIX_BYTES = 255
+MAX_HANDLE_BYTES = MAX_PREFIX_LENGTH + 1 + MAX_SUFFIX_BYTES  # the longest the grammar allows
 PREFIX_NAMESPACE = "0.NA"
 ADMIN_SUFFIX = "ADMIN"
 

@@ -26,8 +26,12 @@ class Snms:
     @classmethod
     def build(cls, bulk: BulkRegistrar, resolver: Resolver, data_templates: DataTemplates) -> Snms:
         registry = bulk.registry
+        settings = registry.settings
         tokens = TokenService(
-            registry.repository, registry.operator_handle, registry.settings.snms_token_seconds
+            registry.repository,
+            registry.operator_handle,
+            settings.snms_token_seconds,
+            settings.require_tls_for_credentials,
         )
         identifiers = SnmsIdentifiers(registry, bulk, resolver, data_templates)
         return cls(tokens, Login(registry, tokens), identifiers)

@@ -28,6 +28,7 @@ import hmac
 from datetime import UTC, datetime, timedelta, timezone
 from urllib.parse import unquote
 
+from idnode.model.channel import Channel, require_private
 from idnode.model.errors import AuthenticationNeeded, InvalidHandle, LoginFailed, SnmsInvalid
 from idnode.model.identifier import ADMIN_SUFFIX, Identifier
 from idnode.model.permissions import Principal
@@ -76,14 +77,14 @@ class Login:
             raise SnmsInvalid("缺少必要的请求参数: password")
         return username, password
 
-    async def plain(self, username: object, password: object, client: str | None) -> str:
-        """A token for a username and its secret; raise LoginFailed, or LoginThrottled after too many
-        failures for the account or from ``client`` (the caller's address), as ``Registry.authenticate``
-        decides."""
+    async def plain(self, username: object, password: object, channel: Channel) -> str:
+        """A token for a username and its secret, sent over ``channel``; raise LoginFailed, or what
+        ``Registry.authenticate`` raises before checking (LoginThrottled after too many failures for
+        the account or from the channel's address, InsecureChannel)."""
         username, password = self._fields(username, password)
         handle, index = credential_of(username)
         try:
-            principal = await self.registry.authenticate(handle, index, password, client=client)
+            principal = await self.registry.authenticate(handle, index, password, channel=channel)
         except AuthenticationNeeded as exc:
             if type(exc) is AuthenticationNeeded:  # a wrong credential; anything more specific passes
                 raise LoginFailed() from None
@@ -103,16 +104,19 @@ class Login:
             await tx.put_login_digest(principal.handle, principal.index, digest, fingerprint)
 
     async def day_salted(
-        self, username: object, password: object, client: str | None, now: datetime | None = None
+        self, username: object, password: object, channel: Channel, now: datetime | None = None
     ) -> str:
-        """A token for a username and ``sha256(sha256(secret) + day)``; raise LoginFailed, or
-        SnmsInvalid when the day-salted login is off. Failures count against the account and
-        ``client`` in the registry's login throttle, like plaintext ones (LoginThrottled)."""
+        """A token for a username and ``sha256(sha256(secret) + day)``, sent over ``channel``; raise
+        LoginFailed, or SnmsInvalid when the day-salted login is off. Checked as ``Registry.authenticate``
+        checks a secret: the channel must be private when the policy says so (InsecureChannel), and
+        failures count against the account and the channel's address in the same throttle
+        (LoginThrottled)."""
         username, password = self._fields(username, password)
         self.repository.require_writable()
         if not self.day_salted_enabled:
             raise SnmsInvalid("本节点未开启密文登录，请使用 /identity/token")
-        throttle = self.registry.throttle
+        require_private(channel, self.registry.settings.require_tls_for_credentials)
+        throttle, client = self.registry.throttle, channel.address or None
         handle, index = credential_of(username)
         try:
             identifier = Identifier.parse(handle)

@@ -21,6 +21,7 @@ from datetime import UTC, datetime, timedelta
 
 import orjson
 
+from idnode.model.channel import Channel, require_private
 from idnode.model.errors import TokenRejected
 from idnode.model.identifier import Identifier
 from idnode.model.permissions import Principal
@@ -35,10 +36,13 @@ _HEADER = b64url(orjson.dumps({"alg": "HS256", "typ": "JWT"}))
 class TokenService:
     """Issues, checks and revokes bearer tokens; see the module docstring."""
 
-    def __init__(self, repository: Repository, operator_handle: Identifier, lifetime_seconds: int) -> None:
+    def __init__(
+        self, repository: Repository, operator_handle: Identifier, lifetime_seconds: int, require_tls: bool
+    ) -> None:
         self.repository = repository
         self.operator_handle = str(operator_handle)
         self.lifetime = timedelta(seconds=lifetime_seconds)
+        self.require_tls = require_tls  # the require_tls_for_credentials policy: a token is a credential
         self._key: bytes | None = None
 
     async def _signing_key(self) -> bytes:
@@ -90,10 +94,12 @@ class TokenService:
             raise TokenRejected("token无效，请重新登录获取token")
         return claims
 
-    async def verify(self, token: str) -> Principal:
-        """The principal a live token stands for; raise TokenRejected if it is forged, malformed,
-        expired or revoked (ReadOnlyMirror on a mirror, which holds no credentials)."""
+    async def verify(self, token: str, channel: Channel) -> Principal:
+        """The principal a live token, sent over ``channel``, stands for; raise TokenRejected if it is
+        forged, malformed, expired or revoked (ReadOnlyMirror on a mirror, which holds no credentials;
+        InsecureChannel, as ``Registry.authenticate`` does for secrets)."""
         self.repository.require_writable()
+        require_private(channel, self.require_tls)
         claims = await self._claims(token)
         stored = await self.repository.get_token(str(claims["jti"]))
         if stored is None or stored.revoked_at is not None:
@@ -105,9 +111,11 @@ class TokenService:
             raise TokenRejected("密钥已更换，请重新登录获取token")
         return Principal(stored.handle, stored.index, is_operator=stored.handle == self.operator_handle)
 
-    async def revoke(self, token: str) -> None:
-        """End a live token at once (logout); raise TokenRejected if it is not one."""
+    async def revoke(self, token: str, channel: Channel) -> None:
+        """End a live token, sent over ``channel``, at once (logout); raise TokenRejected if it is not
+        one (InsecureChannel as ``verify``)."""
         self.repository.require_writable()
+        require_private(channel, self.require_tls)
         claims = await self._claims(token)
         async with self.repository.transaction() as tx:
             if not await tx.revoke_token(str(claims["jti"])):

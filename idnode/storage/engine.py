@@ -2,7 +2,9 @@
 
 SQLite (the embedded default) gets WAL mode, a busy timeout, and a separate single-connection writer
 engine whose transactions start with ``BEGIN IMMEDIATE``, so concurrent writers queue instead of
-failing on lock upgrades. PostgreSQL uses one pooled engine for both.
+failing on lock upgrades. PostgreSQL uses one pooled engine for both; while the server is away
+(restarting, unreachable) every database call raises StoreUnavailable at once, and the pool replaces
+dead connections when it is back.
 """
 
 from __future__ import annotations
@@ -15,11 +17,16 @@ from typing import Any
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import event, inspect, make_url
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Dialect, ExceptionContext
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from idnode.model.errors import StoreUnavailable
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+# SQLSTATEs (prefixes) of a PostgreSQL server that is gone or not taking connections: connection
+# exceptions, admin/crash shutdown, starting up, too many connections.
+UNAVAILABLE_SQLSTATES = ("08", "57P01", "57P02", "57P03", "53300")
 
 
 def sqlite_url(data_dir: Path) -> str:
@@ -93,6 +100,35 @@ def _sqlite_engine(url: str, *, immediate: bool, pool_size: int) -> AsyncEngine:
     return engine
 
 
+def _unavailable(exc: BaseException) -> bool:
+    sqlstate = getattr(exc, "sqlstate", None) or ""
+    return isinstance(exc, OSError) or sqlstate.startswith(UNAVAILABLE_SQLSTATES)
+
+
+def _postgresql_engine(url: str) -> AsyncEngine:
+    engine = create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+
+    @event.listens_for(engine.sync_engine, "do_connect")
+    def _on_connect(dialect: Dialect, _record: Any, cargs: Any, cparams: Any) -> Any:
+        try:
+            return dialect.connect(*cargs, **cparams)
+        except Exception as exc:
+            if _unavailable(exc):
+                raise StoreUnavailable(f"The node's database cannot be reached ({exc}); retry.") from exc
+            raise
+
+    @event.listens_for(engine.sync_engine, "handle_error")
+    def _on_error(context: ExceptionContext) -> None:
+        if context.is_pre_ping:  # the pool checking a pooled connection: it reconnects by itself
+            return
+        cause = context.original_exception
+        if context.is_disconnect or _unavailable(cause) or _unavailable(cause.__cause__ or cause):
+            context.is_disconnect = True  # so the pool drops this connection and its idle siblings
+            raise StoreUnavailable("The node's database connection was lost; retry.") from cause
+
+    return engine
+
+
 def create_engines(url: str) -> Engines:
     """Engines for ``url`` (``sqlite+aiosqlite:///…`` or ``postgresql+asyncpg://…``)."""
     if is_sqlite(url):
@@ -101,7 +137,7 @@ def create_engines(url: str) -> Engines:
             writer=_sqlite_engine(url, immediate=True, pool_size=1),
             point_reader=SqlitePointReader(make_url(url).database or ":memory:"),
         )
-    engine = create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+    engine = _postgresql_engine(url)
     return Engines(reader=engine, writer=engine)
 
 

@@ -1,17 +1,17 @@
 """Tenant isolation matrix: every write operation of the HTTP API, on every kind of target, with every
 kind of credential, against one real node; exactly the allowed cells succeed, and a refused cell
 changes nothing (the target, its prefix's listing, its enterprise, its owner's login, the templates,
-the enterprises and the transparency log are the same before and after). The SNMS business API's
-writes are cells too: ``/identityv2/data``... log in with the credential and send its bearer token,
-``/snms/api/v5/template`` takes Basic credentials; they answer an SNMS status (a batch: its item's
-code) where the Handle API answers a responseCode, and either way 1 is success.
+the enterprises, the applications and the transparency log are the same before and after). The SNMS
+business API's writes are cells too: ``/identityv2/data``... log in with the credential and send its
+bearer token, ``/snms/api/v5/template`` takes Basic credentials; they answer an SNMS status (a batch:
+its item's code) where the Handle API answers a responseCode, and either way 1 is success.
 
 Credentials: none, a wrong password (for A's account), enterprise A's, a suspended enterprise S's,
 the operator's. Targets: B's identifiers, B's prefix handle ``0.NA/<B>``, B's admin handle
 ``<B>/ADMIN``, B's enterprise, the node's own handle ``0.NA/88.999``, the node's templates, the
-enterprise list; and, to show the allowed cells are allowed, A's and S's own identifiers and S's
-enterprise. A cell expected to succeed acts on a fresh copy of its target, so the shared targets
-only ever see refused writes.
+enterprise list, applications (submitted, under review); and, to show the allowed cells are
+allowed, A's and S's own identifiers and S's enterprise. A cell expected to succeed acts on a fresh
+copy of its target, so the shared targets only ever see refused writes.
 """
 
 from __future__ import annotations
@@ -29,7 +29,15 @@ from idnode.config import load_settings
 from idnode.http.app import create_app
 from idnode.sample import make_uscc
 from tests.conftest import Server, stop_server
-from tests.http.helpers import Credentials, basic, onboard, operator
+from tests.http.helpers import (
+    Credentials,
+    application_fields,
+    application_form,
+    apply,
+    basic,
+    onboard,
+    operator,
+)
 from tests.http.test_login_security import start_configured
 from tests.http.test_templates_api import new_template
 
@@ -82,6 +90,7 @@ class Target:
     firm: Firm | None = None  # whose prefix (listing, enterprise details, owner login)
     template: str | None = None  # name@version
     data_template: str | None = None  # a version of an SNMS data template of ``firm``
+    application: str | None = None  # an application's id
 
 
 # -- targets: each builds a shared (refused cells) or fresh (allowed cells) instance ------------------
@@ -192,6 +201,20 @@ async def a_data_template(session: aiohttp.ClientSession, world: World, fresh: b
 
 async def s_data_template(session: aiohttp.ClientSession, world: World, fresh: bool) -> Target:
     return await _data_template(session, world, world.s)
+
+
+async def submitted(session: aiohttp.ClientSession, world: World, fresh: bool) -> Target:
+    """A new application (every cell gets its own: they are cheap)."""
+    application_id, _, _ = await apply(session, world.node)
+    return Target(application=application_id)
+
+
+async def under_review(session: aiohttp.ClientSession, world: World, fresh: bool) -> Target:
+    target = await submitted(session, world, fresh)
+    url = _api(world, f"applications/{target.application}/review")
+    async with session.post(url, headers=operator(world.node)) as resp:
+        assert resp.status == 200, await resp.text()
+    return target
 
 
 # -- operations: each sends one request and answers (HTTP status, responseCode) --------------------
@@ -472,6 +495,32 @@ async def template_delete(
     return await _v5(session, world, "DELETE", auth, {"prefix": t.firm.prefix, "version": t.data_template})
 
 
+async def submit_application(
+    session: aiohttp.ClientSession, world: World, t: Target, auth: Credentials | None
+) -> tuple[int, int]:
+    form = application_form(application_fields())
+    return await _send(session, "POST", _api(world, "applications"), auth, data=form)
+
+
+def _acting(action: str, body: dict[str, str] | None = None) -> Operation:
+    """An operation taking ``action`` on the target application."""
+
+    async def act(
+        session: aiohttp.ClientSession, world: World, t: Target, auth: Credentials | None
+    ) -> tuple[int, int]:
+        url = _api(world, f"applications/{t.application}/{action}")
+        return await _send(session, "POST", url, auth, json=body)
+
+    act.__name__ = f"{action}_application"
+    return act
+
+
+review_application = _acting("review")
+approve_application = _acting("approve")
+reject_application = _acting("reject", {"reason": "材料不全"})
+withdraw_application = _acting("withdraw")  # the applicant's token is not among the credentials here
+
+
 # -- the table ---------------------------------------------------------------------------------------
 
 TargetMaker = Callable[[aiohttp.ClientSession, World, bool], Awaitable[Target]]
@@ -501,6 +550,11 @@ ROUTES: dict[Operation, tuple[str, str]] = {
     template_create: ("POST", "/snms/api/v5/template"),
     template_change: ("PUT", "/snms/api/v5/template"),
     template_delete: ("DELETE", "/snms/api/v5/template"),
+    submit_application: ("POST", "/api/applications"),
+    review_application: ("POST", "/api/applications/{id}/{action}"),
+    approve_application: ("POST", "/api/applications/{id}/{action}"),
+    reject_application: ("POST", "/api/applications/{id}/{action}"),
+    withdraw_application: ("POST", "/api/applications/{id}/{action}"),
 }
 
 
@@ -570,6 +624,12 @@ TABLE: list[tuple[Operation, TargetMaker, dict[str, tuple[int, int]]]] = [
         (op, s_data_template, row(SNMS_AUTH, SNMS_AUTH, SNMS_DENY, SNMS_DENY, SNMS_OK))
         for op in TEMPLATE_OPERATIONS
     ],
+    # Anyone may apply, but credentials that are sent must verify.
+    (submit_application, enterprises, row(CREATED, AUTH, CREATED, CREATED, CREATED)),
+    (review_application, submitted, operator_only(OK)),
+    (approve_application, under_review, operator_only(OK)),
+    (reject_application, under_review, operator_only(OK)),
+    (withdraw_application, submitted, operator_only(OK)),
 ]
 CELLS = [
     pytest.param(
@@ -634,7 +694,10 @@ async def snapshot(session: aiohttp.ClientSession, world: World, t: Target) -> d
         "log size": (await _read(session, _api(world, "log/sth")))[1]["tree_size"],
         "templates": await _read(session, _api(world, "templates")),
         "enterprises": (await _read(session, _api(world, "enterprises?pageSize=0"), op))[1]["totalCount"],
+        "applications": (await _read(session, _api(world, "applications?pageSize=0"), op))[1]["totalCount"],
     }
+    if t.application:
+        state["application"] = await _read(session, _api(world, f"applications/{t.application}"), op)
     if t.handle:
         state["record"] = await _read(session, _api(world, f"handles/{t.handle}"), op)
     if t.firm:

@@ -10,9 +10,12 @@ import pytest
 
 from idnode.config import Settings
 from idnode.core import open_core
-from idnode.model.errors import TokenRejected
+from idnode.model.channel import Channel
+from idnode.model.errors import InsecureChannel, TokenRejected
 from idnode.snms.tokens import TokenService
 from tests.test_bulk import onboard
+
+LOCAL = Channel("127.0.0.1", encrypted=False)
 
 
 async def test_a_token_stands_for_its_credential_until_revoked(settings: Settings) -> None:
@@ -21,17 +24,21 @@ async def test_a_token_stands_for_its_credential_until_revoked(settings: Setting
         admin = await onboard(core, 1)
         token = await tokens.issue(admin)
         operator = await tokens.issue(core.local_operator)
-        assert await tokens.verify(token) == admin
-        assert (await tokens.verify(operator)).is_operator
+        assert await tokens.verify(token, LOCAL) == admin
+        assert (await tokens.verify(operator, LOCAL)).is_operator
         # Another process sharing the database (a new service, no cached key) accepts it too.
-        other = TokenService(core.repository, core.registry.operator_handle, 60)
-        assert await other.verify(token) == admin
-        await tokens.revoke(token)
+        other = TokenService(core.repository, core.registry.operator_handle, 60, require_tls=True)
+        assert await other.verify(token, LOCAL) == admin
+        await tokens.revoke(token, LOCAL)
         with pytest.raises(TokenRejected, match="失效"):
-            await other.verify(token)
+            await other.verify(token, LOCAL)
         with pytest.raises(TokenRejected, match="失效"):
-            await tokens.revoke(token)
-        assert await tokens.verify(operator) == core.local_operator
+            await tokens.revoke(token, LOCAL)
+        assert await tokens.verify(operator, LOCAL) == core.local_operator
+        # A token is a credential: over plain HTTP from another machine it is refused unlooked-at.
+        with pytest.raises(InsecureChannel):
+            await tokens.verify(operator, Channel("192.0.2.7", encrypted=False))
+        assert await tokens.verify(operator, Channel("192.0.2.7", encrypted=True)) == core.local_operator
 
 
 async def test_a_secret_reset_ends_the_tokens_issued_before_it(settings: Settings) -> None:
@@ -40,8 +47,8 @@ async def test_a_secret_reset_ends_the_tokens_issued_before_it(settings: Setting
         token = await core.snms.tokens.issue(admin)
         await core.registry.reset_enterprise_secret(core.local_operator, admin.prefix)
         with pytest.raises(TokenRejected, match="密钥已更换"):
-            await core.snms.tokens.verify(token)
-        assert await core.snms.tokens.verify(await core.snms.tokens.issue(admin)) == admin
+            await core.snms.tokens.verify(token, LOCAL)
+        assert await core.snms.tokens.verify(await core.snms.tokens.issue(admin), LOCAL) == admin
 
 
 async def test_forged_and_expired_tokens_are_refused(settings: Settings) -> None:
@@ -52,7 +59,7 @@ async def test_forged_and_expired_tokens_are_refused(settings: Settings) -> None
         forged_claims = body[:-4] + ("AAAA" if body[-4:] != "AAAA" else "BBBB")
         for bad in (f"{header}.{forged_claims}.{signature}", "x.y.z", "token", "tökén"):
             with pytest.raises(TokenRejected, match="无效"):
-                await tokens.verify(bad)
+                await tokens.verify(bad, LOCAL)
         await asyncio.sleep(1.1)
         with pytest.raises(TokenRejected, match="过期"):
-            await tokens.verify(token)
+            await tokens.verify(token, LOCAL)
