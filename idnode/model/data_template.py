@@ -32,6 +32,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from idnode.model.errors import DataTemplateInvalid
+from idnode.model.snms_params import required_text
 
 SNMS_KEY = "x-snms"
 INDEX_KEY = "x-id-index"
@@ -284,14 +285,7 @@ def from_document(document: Mapping[str, Any], ref: str) -> DataTemplate:
 
 
 def _text(body: Mapping[str, Any], key: str, limit: int, where: str = "") -> str:
-    raw = body.get(key)
-    if raw is None or raw == "":
-        raise DataTemplateInvalid(f"缺少必要的请求参数: {where}{key}")
-    if not isinstance(raw, str):
-        raise DataTemplateInvalid(f"参数{where}{key}必须是字符串")
-    if len(raw) > limit:
-        raise DataTemplateInvalid(f"参数{where}{key}长度不能超过{limit}")
-    return raw
+    return required_text(body, key, limit, DataTemplateInvalid, where)
 
 
 def _whole(raw: Any, what: str) -> int | None:

@@ -21,6 +21,7 @@ from typing import Any
 from idnode.model.data_template import RESERVED_INDEXES, TEMPLATE_INDEX
 from idnode.model.errors import SnmsInvalid
 from idnode.model.identifier import Identifier
+from idnode.model.snms_params import required_text
 from idnode.model.values import TEMPLATE, HandleValue
 
 VERSION_INDEX = 1001
@@ -34,22 +35,11 @@ MAX_INDEX = 2**31 - 1  # the SNMS documentation: at most 11 digits, an Int
 NODE_TYPES_PREFIX = "HS_"  # HS_ADMIN, HS_SECKEY, HS_SIGNATURE, ...: the node's, not attributes
 
 
-def _required_text(obj: dict[str, Any], name: str, limit: int, what: str) -> str:
-    raw = obj.get(name)
-    if raw is None or raw == "":
-        raise SnmsInvalid(f"缺少必要的请求参数: {name}")
-    if not isinstance(raw, str):
-        raise SnmsInvalid(f"参数{name}必须是字符串")
-    if len(raw) > limit:
-        raise SnmsInvalid(f"{what}长度不能超过{limit}")
-    return raw
-
-
 def required_handle(obj: Any) -> str:
     """The ``handle`` field of a request object; raise SnmsInvalid."""
     if not isinstance(obj, dict):
         raise SnmsInvalid("请求参数格式错误，应为JSON对象")
-    return _required_text(obj, "handle", MAX_HANDLE, "标识")
+    return required_text(obj, "handle", MAX_HANDLE, SnmsInvalid)
 
 
 def _attribute(raw: Any, position: int) -> HandleValue:
@@ -60,7 +50,7 @@ def _attribute(raw: Any, position: int) -> HandleValue:
         index = int(index)  # the SNMS examples sometimes quote numbers
     if not isinstance(index, int) or isinstance(index, bool) or not 0 < index <= MAX_INDEX:
         raise SnmsInvalid(f"标识属性value[{position}].index必须是正整数")
-    kind = _required_text(raw, "type", MAX_TYPE, "标识属性类型")
+    kind = required_text(raw, "type", MAX_TYPE, SnmsInvalid, f"value[{position}].")
     data = raw.get("data")
     if not isinstance(data, dict):
         raise SnmsInvalid(f"缺少必要的请求参数: value[{position}].data")
@@ -87,7 +77,7 @@ class SnmsRecord:
     def from_json(cls, obj: Any) -> SnmsRecord:
         """Parse one request object; raise SnmsInvalid naming the first problem."""
         handle = required_handle(obj)
-        version = _required_text(obj, "templateVersion", MAX_TEMPLATE_VERSION, "模板版本")
+        version = required_text(obj, "templateVersion", MAX_TEMPLATE_VERSION, SnmsInvalid)
         raw_values = obj.get("value")
         if not isinstance(raw_values, list) or not raw_values:
             raise SnmsInvalid("缺少必要的请求参数: value")

@@ -93,6 +93,9 @@ class Target:
     application: str | None = None  # an application's id
 
 
+TargetMaker = Callable[[aiohttp.ClientSession, World, bool], Awaitable[Target]]
+
+
 # -- targets: each builds a shared (refused cells) or fresh (allowed cells) instance ------------------
 
 
@@ -126,16 +129,18 @@ async def _patch(session: aiohttp.ClientSession, world: World, prefix: str, body
         assert resp.status == 200, await resp.text()
 
 
-async def b_item(session: aiohttp.ClientSession, world: World, fresh: bool) -> Target:
-    return await _item(session, world, world.b)
+def _of(make: Callable[[aiohttp.ClientSession, World, Firm], Awaitable[Target]], firm: str) -> TargetMaker:
+    """A target maker making ``make``'s kind of target for the world's firm ``firm`` (a, b or s), named
+    ``<firm><make's name>`` (``b_item``) in the cells' ids."""
+
+    async def target(session: aiohttp.ClientSession, world: World, fresh: bool) -> Target:
+        return await make(session, world, getattr(world, firm))
+
+    target.__name__ = f"{firm}{make.__name__}"
+    return target
 
 
-async def a_item(session: aiohttp.ClientSession, world: World, fresh: bool) -> Target:
-    return await _item(session, world, world.a)
-
-
-async def s_item(session: aiohttp.ClientSession, world: World, fresh: bool) -> Target:
-    return await _item(session, world, world.s)
+b_item, a_item, s_item = (_of(_item, firm) for firm in "bas")
 
 
 async def b_admin(session: aiohttp.ClientSession, world: World, fresh: bool) -> Target:
@@ -191,16 +196,7 @@ async def _data_template(session: aiohttp.ClientSession, world: World, firm: Fir
     return Target(firm=firm, data_template=version)
 
 
-async def b_data_template(session: aiohttp.ClientSession, world: World, fresh: bool) -> Target:
-    return await _data_template(session, world, world.b)
-
-
-async def a_data_template(session: aiohttp.ClientSession, world: World, fresh: bool) -> Target:
-    return await _data_template(session, world, world.a)
-
-
-async def s_data_template(session: aiohttp.ClientSession, world: World, fresh: bool) -> Target:
-    return await _data_template(session, world, world.s)
+b_data_template, a_data_template, s_data_template = (_of(_data_template, firm) for firm in "bas")
 
 
 async def submitted(session: aiohttp.ClientSession, world: World, fresh: bool) -> Target:
@@ -523,7 +519,6 @@ withdraw_application = _acting("withdraw")  # the applicant's token is not among
 
 # -- the table ---------------------------------------------------------------------------------------
 
-TargetMaker = Callable[[aiohttp.ClientSession, World, bool], Awaitable[Target]]
 
 ROUTES: dict[Operation, tuple[str, str]] = {
     create: ("PUT", "/api/handles/{handle}"),
