@@ -63,7 +63,8 @@ def coerce_fields(cells: Mapping[str, str], schema: Mapping[str, Any]) -> dict[s
     column may be headed in Chinese), converted to the JSON type the property declares: integer,
     number, boolean (true/false, 1/0, yes/no, 是/否), null (``null``), array or object (JSON text), or
     string; with a list of types the first that fits. A cell without a declared type stays text. Raise
-    InvalidValue naming the field when a cell fits none of its types, or two fill one property.
+    InvalidValue naming the fields whose cells fit none of their types (all of them, also as
+    ``details['problems']``: (JSON Pointer, reason) pairs), or when two cells fill one property.
     """
     properties = schema.get("properties")
     properties = properties if isinstance(properties, dict) else {}
@@ -73,6 +74,7 @@ def coerce_fields(cells: Mapping[str, str], schema: Mapping[str, Any]) -> dict[s
         if isinstance(spec, dict) and isinstance(spec.get("title"), str)
     }
     out: dict[str, Any] = {}
+    problems: list[tuple[str, str]] = []  # every cell that fits no type, so a form can mark them all
     for label, text in cells.items():
         name = label if label in properties else titles.get(label, label)
         if name in out:
@@ -86,6 +88,9 @@ def coerce_fields(cells: Mapping[str, str], schema: Mapping[str, Any]) -> dict[s
             if value is not _NOT:
                 break
         if value is _NOT:
-            raise InvalidValue(f"Field {name!r}: {text!r} is not a valid {' or '.join(map(str, kinds))}.")
+            problems.append((name, f"{text!r} is not a valid {' or '.join(map(str, kinds))}"))
         out[name] = value
+    if problems:
+        named = "; ".join(f"Field {name!r}: {reason}" for name, reason in problems)
+        raise InvalidValue(f"{named}.", problems=[(f"/{name}", reason) for name, reason in problems])
     return out

@@ -69,6 +69,8 @@ class Settings:
     mirror_credential: str = ""  # "<index>:<handle>:<secret>" for the primary's log (unless public)
     mirror_poll_seconds: float = 1.0
     public_log: bool = False  # let anyone read /api/log/entries (it names every handle changed)
+    session_minutes: int = 480  # how long a portal or console sign-in lasts (a shift)
+    portal_upload_bytes: int = 100 * 1024 * 1024  # largest file the portal's bulk upload accepts
     config_file: Path | None = field(default=None, compare=False)
 
     @property

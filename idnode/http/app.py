@@ -7,7 +7,19 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from idnode.config import Settings
-from idnode.http import bulk, dashboard, enterprises, gs1, handles, metrics, node, search, stats, templates
+from idnode.http import (
+    bulk,
+    dashboard,
+    enterprises,
+    gs1,
+    handles,
+    metrics,
+    node,
+    portal,
+    search,
+    stats,
+    templates,
+)
 from idnode.http.errors import error_middleware
 from idnode.http.keys import (
     GS1_RESOLVER,
@@ -19,6 +31,7 @@ from idnode.http.keys import (
     REGISTRY,
     RESOLVER,
     SEARCHER,
+    SESSIONS,
     SETTINGS,
     STATS,
     TEMPLATES,
@@ -37,7 +50,10 @@ async def allow_cross_origin_reads(request: web.Request, response: web.StreamRes
 
 def create_app(settings: Settings) -> web.Application:
     """Build the node's HTTP application; the database is opened (and migrated) on startup."""
-    app = web.Application(middlewares=[metrics_middleware, error_middleware], client_max_size=MAX_BODY_BYTES)
+    app = web.Application(
+        middlewares=[metrics_middleware, error_middleware, portal.page_middleware],
+        client_max_size=MAX_BODY_BYTES,
+    )
     app[SETTINGS] = settings
     app[METRICS] = create_metrics(app)
 
@@ -49,7 +65,7 @@ def create_app(settings: Settings) -> web.Application:
             app[REGISTRY], app[RESOLVER], app[STATS] = opened.registry, opened.resolver, opened.stats
             app[KEYRING], app[LOG], app[TEMPLATES] = opened.keyring, opened.log, opened.templates
             app[SEARCHER], app[GS1_RESOLVER] = opened.searcher, opened.gs1
-            app[IMPORTER] = opened.importer
+            app[IMPORTER], app[SESSIONS] = opened.importer, opened.sessions
             yield
 
     app.cleanup_ctx.append(core)
@@ -67,6 +83,8 @@ def create_app(settings: Settings) -> web.Application:
             *metrics.routes,
             *dashboard.routes,
             *gs1.routes,
+            *portal.routes,
         ]
     )
+    portal.setup(app)
     return app

@@ -12,6 +12,7 @@ from idnode.mirror import MirrorFollower
 from idnode.registry import Registry
 from idnode.resolver import Resolver
 from idnode.search import Searcher
+from idnode.sessions import Sessions
 from idnode.stats import Stats
 from idnode.templates import TemplateCatalog
 from idnode.translog import TransparencyLog
@@ -26,5 +27,6 @@ KEYRING = web.AppKey("keyring", KeyRing)
 LOG = web.AppKey("log", TransparencyLog)
 TEMPLATES = web.AppKey("templates", TemplateCatalog)
 IMPORTER = web.AppKey("importer", Importer)
+SESSIONS = web.AppKey("sessions", Sessions)
 METRICS = web.AppKey("metrics", "Metrics")
 MIRROR = web.AppKey("mirror", MirrorFollower)  # only on a mirror

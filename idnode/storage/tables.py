@@ -201,6 +201,20 @@ class OutboxRow(Base):
     )
 
 
+class WebSessionRow(Base):
+    """A signed-in browser session of the portal or console: only the SHA-256 of its cookie token is
+    kept, so the table cannot be used to sign in; the row is deleted at logout."""
+
+    __tablename__ = "web_sessions"
+
+    token_hash: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
+    handle: Mapped[str] = mapped_column(String(400), index=True)
+    key_index: Mapped[int] = mapped_column(Integer)
+    csrf: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
 handles = HandleRow.__table__
 enterprises = EnterpriseRow.__table__
 audit = AuditRow.__table__
@@ -214,3 +228,4 @@ templates = TemplateRow.__table__
 search_entries = SearchEntryRow.__table__
 gs1_keys = Gs1KeyRow.__table__
 outbox = OutboxRow.__table__
+web_sessions = WebSessionRow.__table__

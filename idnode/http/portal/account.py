@@ -1,0 +1,148 @@
+"""Signing in and out of the portal and the console, changing the password, the language toggle and
+the enterprise's own statistics."""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import urlencode
+
+from aiohttp import web
+
+from idnode.http.keys import SESSIONS, STATS
+from idnode.http.portal.messages import translator
+from idnode.http.portal.pages import (
+    LOGIN_CSRF_COOKIE,
+    SESSION_COOKIE,
+    checked_form,
+    current_session,
+    language,
+    login_csrf,
+    render,
+    require_session,
+    set_cookie,
+)
+from idnode.model.errors import AuthenticationNeeded, IdnodeError
+from idnode.model.identifier import admin_handle
+from idnode.registry import SECKEY_INDEX
+from idnode.sessions import AccountLocked
+
+_USERNAME = re.compile(r"(\d+):(.+)")
+
+
+def parse_username(text: str) -> tuple[int, str]:
+    """(index, handle) from ``300:<handle>``, or from a bare enterprise prefix (its ADMIN key)."""
+    text = text.strip()
+    match = _USERNAME.fullmatch(text)
+    if match:
+        return int(match.group(1)), match.group(2)
+    return SECKEY_INDEX, str(admin_handle(text)) if text else ""
+
+
+async def _login_page(
+    request: web.Request, area: str, *, message: str = "", status: int = 200
+) -> web.Response:
+    token = login_csrf(request)
+    response = await render(
+        request, "login.html", {"area": area, "login_csrf": token, "message": message}, status=status
+    )
+    set_cookie(request, response, LOGIN_CSRF_COOKIE, token)
+    return response
+
+
+async def login_form(request: web.Request) -> web.Response:
+    area = "console" if request.path.startswith("/console") else "portal"
+    return await _login_page(request, area)
+
+
+async def login_submit(request: web.Request) -> web.Response:
+    area = "console" if request.path.startswith("/console") else "portal"
+    t = translator(language(request))
+    form = await request.post()
+    sent, expected = form.get("csrf"), request.cookies.get(LOGIN_CSRF_COOKIE)
+    if not expected or sent != expected:
+        return await _login_page(request, area, message=t("csrf_failed"), status=403)
+    try:
+        index, handle = parse_username(str(form.get("username", "")))
+        token, session = await request.app[SESSIONS].sign_in(handle, index, str(form.get("secret", "")))
+    except AccountLocked:
+        return await _login_page(request, area, message=t("locked"), status=429)
+    except (AuthenticationNeeded, IdnodeError):
+        return await _login_page(request, area, message=t("wrong_credentials"), status=401)
+    home = "/console" if session.principal.is_operator else "/portal/identifiers"
+    response = web.HTTPSeeOther(home)
+    set_cookie(
+        request, response, SESSION_COOKIE, token, max_age=int(request.app[SESSIONS].lifetime.total_seconds())
+    )
+    response.del_cookie(LOGIN_CSRF_COOKIE, path="/")
+    raise response
+
+
+async def logout(request: web.Request) -> web.Response:
+    session = await current_session(request)
+    area = "/console" if request.path.startswith("/console") else "/portal"
+    if session is not None:
+        await checked_form(request, session)
+        await request.app[SESSIONS].sign_out(session)
+    response = web.HTTPSeeOther(f"{area}/login")
+    response.del_cookie(SESSION_COOKIE, path="/")
+    raise response
+
+
+async def home(request: web.Request) -> web.Response:
+    session = await current_session(request)
+    if session is None:
+        raise web.HTTPSeeOther(
+            f"/portal/login?{urlencode(request.query)}" if request.query else "/portal/login"
+        )
+    raise web.HTTPSeeOther("/console" if session.principal.is_operator else "/portal/identifiers")
+
+
+async def password_form(request: web.Request) -> web.Response:
+    session = await current_session(request)
+    if session is None:
+        raise web.HTTPSeeOther("/portal/login")
+    return await render(request, "password.html", {"message": "", "done": False})
+
+
+async def password_submit(request: web.Request) -> web.Response:
+    session = await current_session(request)
+    if session is None:
+        raise web.HTTPSeeOther("/portal/login")
+    form = await checked_form(request, session)
+    t = translator(language(request))
+    new = str(form.get("new", ""))
+    if new != str(form.get("repeat", "")):
+        return await render(
+            request, "password.html", {"message": t("secrets_differ"), "done": False}, status=400
+        )
+    try:
+        await request.app[SESSIONS].change_secret(session, str(form.get("current", "")), new)
+    except AuthenticationNeeded:
+        return await render(
+            request, "password.html", {"message": t("wrong_credentials"), "done": False}, status=400
+        )
+    except IdnodeError as exc:
+        return await render(request, "password.html", {"message": exc.message, "done": False}, status=400)
+    return await render(request, "password.html", {"message": t("secret_changed"), "done": True})
+
+
+async def statistics(request: web.Request) -> web.Response:
+    session = await require_session(request)
+    figures = await request.app[STATS].enterprise(session.principal.prefix)
+    peak = max([1, *(max(d["created"], d["resolutions"]) for d in figures["days"])])
+    return await render(request, "stats.html", {"figures": figures, "peak": peak})
+
+
+routes = [
+    web.get("/portal", home),
+    web.get("/portal/", home),
+    web.get("/portal/login", login_form),
+    web.post("/portal/login", login_submit),
+    web.post("/portal/logout", logout),
+    web.get("/console/login", login_form),
+    web.post("/console/login", login_submit),
+    web.post("/console/logout", logout),
+    web.get("/portal/password", password_form),
+    web.post("/portal/password", password_submit),
+    web.get("/portal/stats", statistics),
+]

@@ -1,0 +1,145 @@
+"""Signed-in browser sessions for the enterprise portal and the operator console.
+
+Signing in checks the credential exactly as HTTP Basic does (``Registry.authenticate``) and gives the
+browser a random token (256 bits, never stored: the ``web_sessions`` table keeps its SHA-256) and a
+per-session CSRF token that every form must send back. A session ends at ``session_minutes`` after
+sign-in, at logout (its row is deleted, so the cookie is worthless even if kept), or when the secret is
+changed (every session of that credential is deleted). Rows live in the database, so every process
+of the node, and every node on one PostgreSQL database, sees the same sessions.
+
+Repeated failures lock the username out for a while (``LoginThrottle``): Handle credentials are
+random, but a portal user may set their own password.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from idnode.model.errors import AuthenticationNeeded, InvalidValue
+from idnode.model.permissions import Principal
+from idnode.registry import Registry
+from idnode.storage.repository import Repository, StoredSession, utcnow
+
+MIN_SECRET_LENGTH = 12
+MAX_FAILURES = 5  # failed sign-ins of one username within LOCKOUT_SECONDS before it is locked
+LOCKOUT_SECONDS = 15 * 60
+
+
+class LoginThrottle:
+    """Counts failed sign-ins per username in this process; locks a username after ``MAX_FAILURES``
+    within ``LOCKOUT_SECONDS`` until that long after the last failure."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._failures: dict[str, list[float]] = {}
+        self._clock = clock
+
+    def _recent(self, username: str) -> list[float]:
+        now = self._clock()
+        recent = [t for t in self._failures.get(username, []) if now - t < LOCKOUT_SECONDS]
+        if recent:
+            self._failures[username] = recent
+        else:
+            self._failures.pop(username, None)
+        return recent
+
+    def locked(self, username: str) -> bool:
+        return len(self._recent(username)) >= MAX_FAILURES
+
+    def failed(self, username: str) -> None:
+        self._failures.setdefault(username, []).append(self._clock())
+
+    def succeeded(self, username: str) -> None:
+        self._failures.pop(username, None)
+
+
+class AccountLocked(AuthenticationNeeded):
+    """Too many failed sign-ins: this account is locked for a while."""
+
+
+@dataclass(frozen=True, slots=True)
+class WebSession:
+    """A valid session: who is signed in, the CSRF token its forms carry, and when it ends."""
+
+    principal: Principal
+    csrf: str
+    expires_at: datetime
+    token_hash: bytes
+
+
+def _digest(token: str) -> bytes:
+    return hashlib.sha256(token.encode()).digest()
+
+
+class Sessions:
+    """Signs principals in and out; see the module docstring."""
+
+    def __init__(self, repository: Repository, registry: Registry, lifetime: timedelta) -> None:
+        self.repository = repository
+        self.registry = registry
+        self.lifetime = lifetime
+        self.throttle = LoginThrottle()
+
+    async def sign_in(self, handle: str, index: int, secret: str) -> tuple[str, WebSession]:
+        """Check the credential; return the new session's cookie token and the session.
+
+        Raises AccountLocked after repeated failures, AuthenticationNeeded for a wrong credential.
+        """
+        username = f"{index}:{handle}".lower()
+        if self.throttle.locked(username):
+            raise AccountLocked()
+        try:
+            principal = await self.registry.authenticate(handle, index, secret)
+        except AuthenticationNeeded:
+            self.throttle.failed(username)
+            raise
+        self.throttle.succeeded(username)
+        token, now = secrets.token_urlsafe(32), utcnow()
+        stored = StoredSession(
+            _digest(token),
+            principal.handle,
+            principal.index,
+            secrets.token_urlsafe(32),
+            now,
+            now + self.lifetime,
+        )
+        await self.repository.add_session(stored)
+        await self.repository.delete_sessions(expired_by=now)  # keep the table to live sessions
+        return token, self._session(stored)
+
+    def _session(self, stored: StoredSession) -> WebSession:
+        operator = stored.handle == str(self.registry.operator_handle)
+        principal = Principal(stored.handle, stored.key_index, is_operator=operator)
+        return WebSession(principal, stored.csrf, stored.expires_at, stored.token_hash)
+
+    async def current(self, token: str | None) -> WebSession | None:
+        """The live session of a cookie token, or None (no token, unknown, signed out or expired)."""
+        if not token:
+            return None
+        stored = await self.repository.get_session(_digest(token))
+        if stored is None or stored.expires_at <= utcnow():
+            return None
+        return self._session(stored)
+
+    async def sign_out(self, session: WebSession) -> None:
+        await self.repository.delete_sessions(token_hash=session.token_hash)
+
+    @staticmethod
+    def csrf_ok(session: WebSession, sent: str | None) -> bool:
+        """Whether a form's CSRF token is this session's (compared in constant time)."""
+        return sent is not None and hmac.compare_digest(session.csrf.encode(), sent.encode())
+
+    async def change_secret(self, session: WebSession, current: str, new: str) -> None:
+        """Set the signed-in credential's secret to ``new`` after checking ``current``; end every other
+        session of the credential. Raises AuthenticationNeeded (wrong current secret) or InvalidValue."""
+        if len(new) < MIN_SECRET_LENGTH:
+            raise InvalidValue(f"The new secret needs at least {MIN_SECRET_LENGTH} characters.")
+        principal = session.principal
+        await self.registry.authenticate(principal.handle, principal.index, current)
+        await self.registry.set_own_secret(principal, new)
+        await self.repository.delete_sessions(token_hash=session.token_hash, handle=principal.handle)
