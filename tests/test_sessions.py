@@ -1,0 +1,99 @@
+"""Signed-in sessions (idnode.sessions) on SQLite and PostgreSQL: what a session token is worth after
+sign-in, logout, expiry and a password change, and the lockout after repeated failures."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from idnode.core import Core
+from idnode.model.errors import AuthenticationNeeded, InvalidValue
+from idnode.sessions import MAX_FAILURES, AccountLocked, LoginThrottle, Sessions
+from tests.test_registry import draft
+
+
+async def enterprise(core: Core, serial: int) -> tuple[str, str]:
+    found, secret = await core.registry.add_enterprise(core.local_operator, draft(serial))
+    return f"{found.prefix}/ADMIN", secret
+
+
+async def test_a_session_lives_until_logout(core: Core) -> None:
+    handle, secret = await enterprise(core, 1)
+    token, session = await core.sessions.sign_in(handle, 300, secret)
+    current = await core.sessions.current(token)
+    assert current is not None and current.principal == session.principal
+    assert current.principal.prefix == handle.split("/")[0] and not current.principal.is_operator
+    assert core.sessions.csrf_ok(current, session.csrf) and not core.sessions.csrf_ok(current, "x")
+    assert not core.sessions.csrf_ok(current, None)
+    await core.sessions.sign_out(current)
+    assert await core.sessions.current(token) is None
+    assert await core.sessions.current("made-up") is None and await core.sessions.current(None) is None
+
+
+async def test_the_token_is_not_stored(core: Core) -> None:
+    handle, secret = await enterprise(core, 2)
+    token, session = await core.sessions.sign_in(handle, 300, secret)
+    stored = await core.repository.get_session(session.token_hash)
+    assert stored is not None and token.encode() not in stored.token_hash and len(stored.token_hash) == 32
+
+
+async def test_an_expired_session_is_no_session(core: Core) -> None:
+    handle, secret = await enterprise(core, 3)
+    short = Sessions(core.repository, core.registry, timedelta(seconds=-1))
+    token, _ = await short.sign_in(handle, 300, secret)
+    assert await short.current(token) is None
+
+
+async def test_the_operator_signs_in_as_operator(core: Core) -> None:
+    secret = core.operator_secret
+    assert secret is not None
+    token, session = await core.sessions.sign_in(str(core.registry.operator_handle), 300, secret)
+    assert session.principal.is_operator and (await core.sessions.current(token)) is not None
+
+
+async def test_a_wrong_secret_is_refused(core: Core) -> None:
+    handle, _ = await enterprise(core, 4)
+    with pytest.raises(AuthenticationNeeded):
+        await core.sessions.sign_in(handle, 300, "wrong")
+
+
+async def test_changing_the_secret_ends_the_other_sessions(core: Core) -> None:
+    handle, secret = await enterprise(core, 5)
+    mine, session = await core.sessions.sign_in(handle, 300, secret)
+    other, _ = await core.sessions.sign_in(handle, 300, secret)
+    with pytest.raises(AuthenticationNeeded):
+        await core.sessions.change_secret(session, "not-the-secret", "a-long-new-secret")
+    with pytest.raises(InvalidValue):
+        await core.sessions.change_secret(session, secret, "short")
+    await core.sessions.change_secret(session, secret, "a-long-new-secret")
+    assert await core.sessions.current(mine) is not None and await core.sessions.current(other) is None
+    await core.registry.authenticate(handle, 300, "a-long-new-secret")
+    with pytest.raises(AuthenticationNeeded):
+        await core.registry.authenticate(handle, 300, secret)
+
+
+async def test_repeated_failures_lock_the_username(core: Core) -> None:
+    handle, secret = await enterprise(core, 6)
+    for _ in range(MAX_FAILURES):
+        with pytest.raises(AuthenticationNeeded):
+            await core.sessions.sign_in(handle, 300, "wrong")
+    with pytest.raises(AccountLocked):
+        await core.sessions.sign_in(handle, 300, secret)
+    other, other_secret = await enterprise(core, 7)
+    await core.sessions.sign_in(other, 300, other_secret)  # only that username is locked
+
+
+def test_the_lockout_ends_after_its_time() -> None:
+    now = [1000.0]
+    throttle = LoginThrottle(clock=lambda: now[0])
+    for _ in range(MAX_FAILURES):
+        throttle.failed("300:88.999.1001/admin")
+    assert throttle.locked("300:88.999.1001/admin")
+    now[0] += 15 * 60 + 1
+    assert not throttle.locked("300:88.999.1001/admin")
+    for _ in range(MAX_FAILURES - 1):
+        throttle.failed("u")
+    throttle.succeeded("u")  # a success clears the count
+    throttle.failed("u")
+    assert not throttle.locked("u")
