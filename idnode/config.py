@@ -69,6 +69,9 @@ class Settings:
     mirror_credential: str = ""  # "<index>:<handle>:<secret>" for the primary's log (unless public)
     mirror_poll_seconds: float = 1.0
     public_log: bool = False  # let anyone read /api/log/entries (it names every handle changed)
+    login_failures_per_account: int = 10  # failed logins before an account is refused (0 = no limit)
+    login_failures_per_client: int = 100  # failed logins before a client address is refused (0 = none)
+    login_failure_window_seconds: float = 300.0  # how long a refusal lasts, from the first failure
     session_minutes: int = 480  # how long a portal or console sign-in lasts (a shift)
     portal_upload_bytes: int = 100 * 1024 * 1024  # largest file the portal's bulk upload accepts
     config_file: Path | None = field(default=None, compare=False)

@@ -54,6 +54,7 @@ from idnode.model.values import HS_ADMIN, HS_SECKEY, HS_VLIST, HandleValue
 from idnode.outbox import ENTERPRISE_CREATE, ENTERPRISE_UPDATE, enterprise_report
 from idnode.signing import HS_SIGNATURE, SIGNATURE_INDEX
 from idnode.storage.repository import DuplicateKey, Repository, Transaction, today
+from idnode.throttle import LoginThrottle
 
 ADMIN_INDEX = 100
 ADMIN_VLIST_INDEX = 200
@@ -146,6 +147,11 @@ class Registry:
         self.node_prefix = settings.node_prefix_canonical
         self.operator_handle = prefix_handle(self.node_prefix)
         self.verifier = SecretVerifier()
+        self.throttle = LoginThrottle(
+            settings.login_failures_per_account,
+            settings.login_failures_per_client,
+            settings.login_failure_window_seconds,
+        )
 
     # -- node and credentials -------------------------------------------------------------------
 
@@ -180,18 +186,31 @@ class Registry:
     def operator_username(self) -> str:
         return f"{SECKEY_INDEX}:{self.operator_handle}"
 
-    async def authenticate(self, handle: str, index: int, secret: str) -> Principal:
-        """Check ``index:handle`` and its secret against the stored HS_SECKEY; raise AuthenticationNeeded
-        (ReadOnlyMirror on a mirror, which holds no credentials)."""
+    async def authenticate(
+        self, handle: str, index: int, secret: str, *, client: str | None = None
+    ) -> Principal:
+        """Check ``index:handle`` and its secret against the stored HS_SECKEY; raise AuthenticationNeeded.
+
+        Every front end logs in through here. ``client`` is the caller's address as the front end
+        sees it (None when there is none, e.g. the CLI); failures are counted per account and per
+        client, and past the limits LoginThrottled is raised before the secret is looked at (see
+        ``throttle``). ReadOnlyMirror on a mirror, which holds no credentials.
+        """
         self.repository.require_writable()
         try:
             identifier = Identifier.parse(handle)
         except InvalidHandle:
+            self.throttle.check(None, client)
+            self.throttle.failed(None, client)
             raise AuthenticationNeeded("Authentication failed: the username is not a valid handle.") from None
+        account = f"{index}:{identifier}"
+        self.throttle.check(account, client)
         record = await self.repository.get_record(identifier)
         value = record.by_index().get(index) if record else None
         if value is None or value.type != HS_SECKEY or not self.verifier.verify(value.data, secret):
+            self.throttle.failed(account, client)
             raise AuthenticationNeeded("Authentication failed: unknown user or wrong secret.")
+        self.throttle.succeeded(account)
         return Principal(str(identifier), index, is_operator=identifier == self.operator_handle)
 
     async def reset_enterprise_secret(self, principal: Principal | None, prefix: str) -> str:

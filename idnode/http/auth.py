@@ -43,9 +43,12 @@ def parse_basic(header: str) -> tuple[int, str, str]:
 
 
 async def principal_of(request: web.Request) -> Principal | None:
-    """The authenticated caller, None when no credentials were sent; raise AuthenticationNeeded if wrong."""
+    """The authenticated caller, None when no credentials were sent; raise AuthenticationNeeded if wrong
+    (LoginThrottled after too many failures from this address or for this account)."""
     header = request.headers.get("Authorization")
     if not header:
         return None
     index, handle, secret = parse_basic(header)
-    return await request.app[REGISTRY].authenticate(handle, index, secret)
+    # The peer address, not X-Forwarded-For: a header any client can forge must not pick the key
+    # its failures are counted under.
+    return await request.app[REGISTRY].authenticate(handle, index, secret, client=request.remote)

@@ -3,6 +3,10 @@
 From Handle.Net 9's BaseHandleRequestProcessingServlet: 1 → 200 (201 for create-only PUT); 200 →
 200 on resolve, else 400; 100 → 404; 101/201 → 409; 2 → 500; 4/102/202/301 → 400; 302/303 → 300;
 5 → 501; 3/7 → 503; 402 → 401; 400/401/403/404 → 403; anything else → 500.
+
+One error has its own status: LoginThrottled (RC 3) is 429 Too Many Requests (RFC 6585) with
+``Retry-After``, because the caller, not the server, must slow down; a 401 would tell a legitimate
+user that a right secret was wrong (and make browsers ask again at once).
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from idnode.model.errors import IdnodeError
+from idnode.model.errors import IdnodeError, LoginThrottled
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +42,7 @@ STATUS_BY_RESPONSE_CODE: dict[int, int] = {
     403: 403,
     404: 403,
 }
+STATUS_BY_ERROR: dict[type[IdnodeError], int] = {LoginThrottled: 429}
 # HTTP errors raised by aiohttp itself (unknown route, wrong method, ...) in Handle terms.
 RESPONSE_CODE_BY_HTTP: dict[int, int] = {404: 100, 405: 4, 413: 4, 400: 4}
 
@@ -61,7 +66,11 @@ def json_response(
 
 
 def error_response(
-    response_code: int, message: str, status: int | None = None, handle: str | None = None
+    response_code: int,
+    message: str,
+    status: int | None = None,
+    handle: str | None = None,
+    retry_after: int = 1,
 ) -> web.Response:
     body: dict[str, Any] = {"responseCode": response_code, "message": message}
     if handle is not None:
@@ -70,8 +79,8 @@ def error_response(
     headers: dict[str, str] = {}
     if status == 401:
         headers["WWW-Authenticate"] = 'Basic realm="handle"'
-    if status == 503:
-        headers["Retry-After"] = "1"
+    if status in (429, 503):
+        headers["Retry-After"] = str(retry_after)
     return json_response(body, status, headers=headers)
 
 
@@ -84,7 +93,9 @@ async def error_middleware(
         return await handler(request)
     except IdnodeError as exc:
         handle = request.match_info.get("handle")
-        return error_response(exc.response_code, exc.message, handle=handle)
+        status = STATUS_BY_ERROR.get(type(exc))
+        retry_after = exc.retry_after if isinstance(exc, LoginThrottled) else 1
+        return error_response(exc.response_code, exc.message, status, handle, retry_after)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise

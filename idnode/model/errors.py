@@ -123,6 +123,20 @@ class AuthenticationNeeded(IdnodeError):
     response_code = 402
 
 
+class LoginThrottled(IdnodeError):
+    """Too many failed logins for this account or from this client; try again later.
+
+    ``retry_after`` is the whole seconds to wait. Handle has no code for this; RC 3 (server too busy)
+    is the one its clients treat as "retry later", and the secret was not checked.
+    """
+
+    response_code = 3
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class AuthenticationFailed(IdnodeError):
     """Authentication failed."""
 
