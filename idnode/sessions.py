@@ -7,8 +7,8 @@ sign-in, at logout (its row is deleted, so the cookie is worthless even if kept)
 changed (every session of that credential is deleted). Rows live in the database, so every process
 of the node, and every node on one PostgreSQL database, sees the same sessions.
 
-Repeated failures lock the username out for a while (``LoginThrottle``): Handle credentials are
-random, but a portal user may set their own password.
+Failed sign-ins count toward the registry's login throttling like failed Basic credentials do (per
+account and per client address): past its limits ``sign_in`` raises LoginThrottled.
 """
 
 from __future__ import annotations
@@ -16,50 +16,15 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from idnode.model.errors import AuthenticationNeeded, InvalidValue
+from idnode.model.errors import InvalidValue
 from idnode.model.permissions import Principal
 from idnode.registry import Registry
 from idnode.storage.repository import Repository, StoredSession, utcnow
 
 MIN_SECRET_LENGTH = 12
-MAX_FAILURES = 5  # failed sign-ins of one username within LOCKOUT_SECONDS before it is locked
-LOCKOUT_SECONDS = 15 * 60
-
-
-class LoginThrottle:
-    """Counts failed sign-ins per username in this process; locks a username after ``MAX_FAILURES``
-    within ``LOCKOUT_SECONDS`` until that long after the last failure."""
-
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
-        self._failures: dict[str, list[float]] = {}
-        self._clock = clock
-
-    def _recent(self, username: str) -> list[float]:
-        now = self._clock()
-        recent = [t for t in self._failures.get(username, []) if now - t < LOCKOUT_SECONDS]
-        if recent:
-            self._failures[username] = recent
-        else:
-            self._failures.pop(username, None)
-        return recent
-
-    def locked(self, username: str) -> bool:
-        return len(self._recent(username)) >= MAX_FAILURES
-
-    def failed(self, username: str) -> None:
-        self._failures.setdefault(username, []).append(self._clock())
-
-    def succeeded(self, username: str) -> None:
-        self._failures.pop(username, None)
-
-
-class AccountLocked(AuthenticationNeeded):
-    """Too many failed sign-ins: this account is locked for a while."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,22 +48,16 @@ class Sessions:
         self.repository = repository
         self.registry = registry
         self.lifetime = lifetime
-        self.throttle = LoginThrottle()
 
-    async def sign_in(self, handle: str, index: int, secret: str) -> tuple[str, WebSession]:
-        """Check the credential; return the new session's cookie token and the session.
+    async def sign_in(
+        self, handle: str, index: int, secret: str, *, client: str | None = None
+    ) -> tuple[str, WebSession]:
+        """Check the credential as ``Registry.authenticate`` does (``client``: the caller's address);
+        return the new session's cookie token and the session.
 
-        Raises AccountLocked after repeated failures, AuthenticationNeeded for a wrong credential.
+        Raises AuthenticationNeeded for a wrong credential, LoginThrottled after too many failures.
         """
-        username = f"{index}:{handle}".lower()
-        if self.throttle.locked(username):
-            raise AccountLocked()
-        try:
-            principal = await self.registry.authenticate(handle, index, secret)
-        except AuthenticationNeeded:
-            self.throttle.failed(username)
-            raise
-        self.throttle.succeeded(username)
+        principal = await self.registry.authenticate(handle, index, secret, client=client)
         token, now = secrets.token_urlsafe(32), utcnow()
         stored = StoredSession(
             _digest(token),
@@ -134,12 +93,15 @@ class Sessions:
         """Whether a form's CSRF token is this session's (compared in constant time)."""
         return sent is not None and hmac.compare_digest(session.csrf.encode(), sent.encode())
 
-    async def change_secret(self, session: WebSession, current: str, new: str) -> None:
-        """Set the signed-in credential's secret to ``new`` after checking ``current``; end every other
-        session of the credential. Raises AuthenticationNeeded (wrong current secret) or InvalidValue."""
+    async def change_secret(
+        self, session: WebSession, current: str, new: str, *, client: str | None = None
+    ) -> None:
+        """Set the signed-in credential's secret to ``new`` after checking ``current`` (a failure counts
+        as a failed login); end every other session of the credential. Raises AuthenticationNeeded
+        (wrong current secret), LoginThrottled or InvalidValue."""
         if len(new) < MIN_SECRET_LENGTH:
             raise InvalidValue(f"The new secret needs at least {MIN_SECRET_LENGTH} characters.")
         principal = session.principal
-        await self.registry.authenticate(principal.handle, principal.index, current)
+        await self.registry.authenticate(principal.handle, principal.index, current, client=client)
         await self.registry.set_own_secret(principal, new)
         await self.repository.delete_sessions(token_hash=session.token_hash, handle=principal.handle)

@@ -24,7 +24,7 @@ def csrf_of(page: str) -> str:
     return found.group(1)
 
 
-def testid(page: str, name: str) -> list[str]:
+def marked(page: str, name: str) -> list[str]:
     """The text of every element marked ``data-testid=name`` that holds only text."""
     return [html.unescape(m) for m in re.findall(rf'data-testid="{re.escape(name)}"[^>]*>([^<]*)<', page)]
 

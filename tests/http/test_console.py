@@ -12,7 +12,7 @@ import pytest
 import requests
 
 from tests.conftest import Server
-from tests.http.portal_client import Portal, onboard, signed_in, testid
+from tests.http.portal_client import Portal, marked, onboard, signed_in
 
 SCHEMA = Path(__file__).resolve().parents[2] / "schema" / "templates"
 
@@ -42,7 +42,7 @@ def test_an_enterprise_session_is_not_an_operator(node: Server) -> None:
     portal = signed_in(node, *onboard(node))
     for path in ("/console/enterprises", "/console/templates"):
         answer = portal.get(path)
-        assert answer.status_code == 403 and testid(answer.text, "error") == ["此页面仅限运营人员使用。"]
+        assert answer.status_code == 403 and marked(answer.text, "error") == ["此页面仅限运营人员使用。"]
     assert Portal(node).get("/console/enterprises").url.endswith("/console/login")
 
 
@@ -55,12 +55,12 @@ def test_suspend_and_reactivate_an_enterprise(node: Server, console: Portal) -> 
     done = console.post("/console/enterprises/status", {"prefix": prefix, "status": "suspended"})
     assert (
         done.status_code == 200
-        and testid(done.text, "notice")
+        and marked(done.text, "notice")
         and enterprise_status(node, prefix) == "suspended"
     )
     portal.get("/portal/register")
     blocked = portal.post("/portal/register", {"suffix": "S-1", "url": "https://example.com"})
-    assert blocked.status_code == 400 and "suspended" in testid(blocked.text, "message")[0]
+    assert blocked.status_code == 400 and "suspended" in marked(blocked.text, "message")[0]
     console.post("/console/enterprises/status", {"prefix": prefix, "status": "active"})
     assert enterprise_status(node, prefix) == "active"
     portal.get("/portal/register")
@@ -74,15 +74,15 @@ def test_templates_are_added_listed_and_deleted(node: Server, console: Portal) -
     document["title"] = "控制台测试模板"
     console.get("/console/templates")
     added = console.post("/console/templates", {"document": json.dumps(document)})
-    assert added.status_code == 200 and testid(added.text, "notice") == ["模板 console-test@1 已添加。"]
+    assert added.status_code == 200 and marked(added.text, "notice") == ["模板 console-test@1 已添加。"]
     assert 'data-testid="template-console-test@1"' in added.text
     assert "控制台测试模板" in console.get("/console/templates/console-test/1").text
     api = requests.get(f"{node.url}/api/templates/console-test", timeout=30).json()
     assert api["template"]["version"] == 1
     bad = console.post("/console/templates", {"document": "{not json"})
-    assert bad.status_code == 400 and testid(bad.text, "message")[0].startswith("Not JSON")
+    assert bad.status_code == 400 and marked(bad.text, "message")[0].startswith("Not JSON")
     twice = console.post("/console/templates", {"document": json.dumps({**document, "x-version": 1})})
-    assert twice.status_code == 400 and "exists" in testid(twice.text, "message")[0]
+    assert twice.status_code == 400 and "exists" in marked(twice.text, "message")[0]
     gone = console.post("/console/templates/delete", {"ref": "console-test@1"})
     assert gone.status_code == 200 and 'data-testid="template-console-test@1"' not in gone.text
     assert requests.get(f"{node.url}/api/templates/console-test", timeout=30).status_code == 404
@@ -96,4 +96,4 @@ def test_a_template_in_use_cannot_be_deleted(node: Server, console: Portal) -> N
     assert portal.post("/portal/register", {"suffix": "G-1", "template": "generic-product@1", **fields}).ok
     console.get("/console/templates")
     refused = console.post("/console/templates/delete", {"ref": "generic-product@1"})
-    assert refused.status_code == 400 and "used" in testid(refused.text, "message")[0]
+    assert refused.status_code == 400 and "used" in marked(refused.text, "message")[0]

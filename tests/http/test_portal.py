@@ -15,7 +15,7 @@ import pytest
 import requests
 
 from tests.conftest import Server, start_server, stop_server
-from tests.http.portal_client import Portal, csrf_of, onboard, signed_in, testid
+from tests.http.portal_client import Portal, csrf_of, marked, onboard, signed_in
 
 PAYLOADS = ("<script>alert(1)</script>", '"><img src=x onerror=alert(1)>')
 ESCAPED = ("&lt;script&gt;alert(1)&lt;/script&gt;", "&#34;&gt;&lt;img src=x onerror=alert(1)&gt;")
@@ -68,7 +68,7 @@ def test_sign_in_sets_a_strict_http_only_cookie_and_lands_on_the_list(
     assert portal.get("/portal/identifiers").url.endswith("/portal/login")  # not signed in yet
     answer = portal.sign_in(prefix, secret)
     assert answer.url.endswith("/portal/identifiers")
-    assert testid(answer.text, "total") == ["1"] and f"{prefix}/ADMIN" in answer.text  # as the Handle listing
+    assert marked(answer.text, "total") == ["1"] and f"{prefix}/ADMIN" in answer.text  # as the Handle listing
     cookie = answer.history[0].headers["Set-Cookie"]
     assert "idnode_session=" in cookie and "HttpOnly" in cookie and "SameSite=Strict" in cookie
     assert "default-src 'self'" in answer.headers["Content-Security-Policy"]
@@ -81,11 +81,12 @@ def test_wrong_secret_is_refused_and_repeated_failures_lock_the_account(
 ) -> None:
     prefix, secret = enterprise
     portal = Portal(node)
-    for _ in range(5):
+    for _ in range(10):  # login_failures_per_account
         answer = portal.sign_in(prefix, "wrong-secret")
-        assert answer.status_code == 401 and testid(answer.text, "message") == ["用户名或密码错误。"]
+        assert answer.status_code == 401 and marked(answer.text, "message") == ["用户名或密码错误。"]
     locked = portal.sign_in(prefix, secret)  # even the right secret, while locked
-    assert locked.status_code == 429 and "锁定" in testid(locked.text, "message")[0]
+    assert locked.status_code == 429 and "5 分钟" in marked(locked.text, "message")[0]
+    assert int(locked.headers["Retry-After"]) <= 300
     assert portal.get("/portal/identifiers").url.endswith("/portal/login")
 
 
@@ -111,11 +112,11 @@ def test_password_change_checks_the_current_one_and_signs_out_other_sessions(
     )
     assert wrong.status_code == 400
     short = first.post("/portal/password", {"current": secret, "new": "short", "repeat": "short"})
-    assert short.status_code == 400 and "12" in testid(short.text, "message")[0]
+    assert short.status_code == 400 and "12" in marked(short.text, "message")[0]
     done = first.post(
         "/portal/password", {"current": secret, "new": "a-new-pass-1234", "repeat": "a-new-pass-1234"}
     )
-    assert done.status_code == 200 and testid(done.text, "message") == ["密码已修改，其他会话已退出。"]
+    assert done.status_code == 200 and marked(done.text, "message") == ["密码已修改，其他会话已退出。"]
     assert first.get("/portal/identifiers").url.endswith("/portal/identifiers")  # this session goes on
     assert second.get("/portal/identifiers").url.endswith("/portal/login")  # the other one ended
     basic = (f"300%3A{prefix}/ADMIN", "a-new-pass-1234")
@@ -147,21 +148,21 @@ def test_register_through_the_template_form_edit_and_delete(
     assert '<option value="TOPCon"' in form  # an enum is a choice
     bad = register(portal, "CS7N-1", {**SOLAR, "m.ratedPower": "-5", "m.cellCount": "many"})
     assert bad.status_code == 400
-    assert testid(bad.text, "problem-m.cellCount") == ["'many' is not a valid integer"]
+    assert marked(bad.text, "problem-m.cellCount") == ["'many' is not a valid integer"]
     assert 'value="CS7N-700TB-AG"' in bad.text  # what was typed is kept
     bad = register(portal, "CS7N-1", {**SOLAR, "m.ratedPower": "-5", "m.model": ""})
-    assert testid(bad.text, "problem-m.ratedPower") == ["-5 is less than the minimum of 0"]
-    assert testid(bad.text, "problem-m.model") == ["required field is missing"]
+    assert marked(bad.text, "problem-m.ratedPower") == ["-5 is less than the minimum of 0"]
+    assert marked(bad.text, "problem-m.model") == ["required field is missing"]
     assert resolve(node, f"{prefix}/CS7N-1").status_code == 404  # nothing stored
 
     saved = register(portal, "CS7N-1", {**SOLAR, "url": "https://example.com/m/1"})
-    assert saved.status_code == 200 and testid(saved.text, "notice")
+    assert saved.status_code == 200 and marked(saved.text, "notice")
     stored = values_by_type(node, f"{prefix}/CS7N-1")
     assert stored["TEMPLATE"] == "solar-module@1" and stored["URL"] == "https://example.com/m/1"
     assert '"ratedPower":700' in stored["METADATA"] and '"length":2384' in stored["METADATA"]
     assert f"{prefix}/CS7N-1" in portal.get("/portal/identifiers").text
     again = register(portal, "CS7N-1", SOLAR)
-    assert again.status_code == 400 and "exists" in testid(again.text, "message")[0]
+    assert again.status_code == 400 and "exists" in marked(again.text, "message")[0]
 
     edit = portal.get(f"/portal/record/edit?h={prefix}/CS7N-1").text
     assert 'value="CS7N-700TB-AG"' in edit and 'value="https://example.com/m/1"' in edit
@@ -172,9 +173,9 @@ def test_register_through_the_template_form_edit_and_delete(
     assert '"model":"CS7N-710TB-AG"' in stored["METADATA"] and "URL" not in stored  # emptied: removed
 
     confirm = portal.get(f"/portal/record/delete?h={prefix}/CS7N-1")
-    assert f"{prefix}/CS7N-1" in testid(confirm.text, "confirm-delete")[0] or "CS7N-1" in confirm.text
+    assert f"{prefix}/CS7N-1" in marked(confirm.text, "confirm-delete")[0] or "CS7N-1" in confirm.text
     gone = portal.post(f"/portal/record/delete?h={prefix}/CS7N-1", {})
-    assert gone.url.split("?")[0].endswith("/portal/identifiers") and testid(gone.text, "notice")
+    assert gone.url.split("?")[0].endswith("/portal/identifiers") and marked(gone.text, "notice")
     assert resolve(node, f"{prefix}/CS7N-1").status_code == 404
 
 
@@ -185,15 +186,15 @@ def test_list_pages_and_searches_own_identifiers(
     rows = "suffix,serialNumber,url,产品名称,manufacturer,manufactureDate\n" + "".join(
         f"P-{n:03},SN{n:03},https://e.com/{n},水泵,盐城泵业,2026-01-0{1 + n % 9}\n" for n in range(55)
     )
-    assert testid(upload(portal, "p.csv", rows, template="generic-product@1").text, "created") == ["55"]
+    assert marked(upload(portal, "p.csv", rows, template="generic-product@1").text, "created") == ["55"]
     first = portal.get("/portal/identifiers").text
-    assert testid(first, "total") == ["56"] and len(re.findall(r'<li><a href="/portal/record', first)) == 50
+    assert marked(first, "total") == ["56"] and len(re.findall(r'<li><a href="/portal/record', first)) == 50
     second = portal.get("/portal/identifiers?page=1").text  # the other five and <prefix>/ADMIN
     assert len(re.findall(r'<li><a href="/portal/record', second)) == 6
     found = portal.get("/portal/identifiers?by=serialNumber&q=SN007").text
-    assert testid(found, "total") == ["1"] and f"{prefix}/P-007" in found
+    assert marked(found, "total") == ["1"] and f"{prefix}/P-007" in found
     by_url = portal.get("/portal/identifiers?by=URL&q=https://e.com/1*").text
-    assert testid(by_url, "total") == ["11"]  # 1 and 10-19
+    assert marked(by_url, "total") == ["11"]  # 1 and 10-19
 
 
 def test_record_page_has_server_made_qr_codes(
@@ -218,7 +219,7 @@ def test_own_statistics(node: Server, portal: Portal, enterprise: tuple[str, str
     prefix = enterprise[0]
     register(portal, "S-1", {"url": "https://example.com/s"})
     page = portal.get("/portal/stats").text
-    assert testid(page, "identifiers") == ["1"] and prefix in page
+    assert marked(page, "identifiers") == ["1"] and prefix in page
     assert len(re.findall(r'data-testid="day-', page)) == 30
 
 
@@ -247,7 +248,7 @@ def test_upload_with_a_bad_row_shows_progress_and_an_error_report(
     )
     answer = upload(portal, "products.csv", content)
     assert answer.status_code == 200
-    assert testid(answer.text, "created") == ["2"] and testid(answer.text, "failed") == ["1"]
+    assert marked(answer.text, "created") == ["2"] and marked(answer.text, "failed") == ["1"]
     assert 'data-testid="progress"' in answer.text and 'value="3"' in answer.text
     failure = re.search(r'data-testid="failure"><td>(\d+)</td><td>([^<]*)</td>', answer.text)
     assert failure and failure.groups() == ("3", f"{prefix}/U-2")
@@ -278,11 +279,11 @@ def test_upload_refuses_other_file_types_and_keeps_the_name_out_of_paths(
     prefix = enterprise[0]
     for name in ("evil.exe", "products.csv.exe", "noextension"):
         answer = upload(portal, name, "suffix\nX-1\n")
-        assert answer.status_code == 415 and testid(answer.text, "message") == [
+        assert answer.status_code == 415 and marked(answer.text, "message") == [
             "只接受 .csv 或 .jsonl 文件。"
         ]
     tricky = upload(portal, "../../../../tmp/idnode-portal-trick.csv", "suffix,url\nT-1,https://e.com/t\n")
-    assert tricky.status_code == 200 and testid(tricky.text, "created") == ["1"]
+    assert tricky.status_code == 200 and marked(tricky.text, "created") == ["1"]
     assert not Path("/tmp/idnode-portal-trick.csv").exists()
     assert not list(node.data_dir.glob("**/idnode-portal-trick*"))
     unreadable = upload(portal, "binary.csv", b"\xff\xfe\x00\x81garbage")
@@ -308,8 +309,8 @@ def test_upload_larger_than_the_limit_is_refused_whole(small_upload_node: Server
     portal = signed_in(node, prefix, secret)
     rows = "suffix\n" + "".join(f"BIG-{n:05}\n" for n in range(400))  # about 4 KiB
     answer = upload(portal, "big.csv", rows)
-    assert answer.status_code == 413 and "2 KiB" in testid(answer.text, "message")[0]
-    assert testid(portal.get("/portal/identifiers").text, "total") == ["1"]  # <prefix>/ADMIN only
+    assert answer.status_code == 413 and "2 KiB" in marked(answer.text, "message")[0]
+    assert marked(portal.get("/portal/identifiers").text, "total") == ["1"]  # <prefix>/ADMIN only
     assert upload(portal, "small.csv", "suffix\nSMALL-1\n").status_code == 200
 
 
@@ -323,7 +324,7 @@ def test_forms_without_the_session_csrf_token_are_refused(
     portal.get("/portal/register")
     for token in ("", "forged-token"):
         answer = portal.post("/portal/register", {"suffix": "CSRF-1", "url": "https://e.com"}, csrf=token)
-        assert answer.status_code == 403 and testid(answer.text, "error")
+        assert answer.status_code == 403 and marked(answer.text, "error")
         assert resolve(node, f"{prefix}/CSRF-1").status_code == 404
     register(portal, "CSRF-2", {"url": "https://e.com"})
     assert portal.post(f"/portal/record/delete?h={prefix}/CSRF-2", {}, csrf="forged").status_code == 403
@@ -361,7 +362,7 @@ def test_markup_in_every_text_field_is_rendered_inert(
     for n, payload in enumerate(PAYLOADS):
         fields = {**SOLAR, "m.manufacturer": payload, "m.model": payload, "m.factory": payload}
         saved = register(portal, f"X{n}{payload}", {**fields, "url": f"https://example.com/?q={payload}"})
-        assert saved.status_code == 200, testid(saved.text, "message")
+        assert saved.status_code == 200, marked(saved.text, "message")
         refused = register(portal, f"Y{payload}", {"gs1": payload, "m.x": payload})  # echoed in errors
         pages = [
             saved.text,

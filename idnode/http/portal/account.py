@@ -3,8 +3,8 @@ the enterprise's own statistics."""
 
 from __future__ import annotations
 
+import math
 import re
-from urllib.parse import urlencode
 
 from aiohttp import web
 
@@ -21,10 +21,9 @@ from idnode.http.portal.pages import (
     require_session,
     set_cookie,
 )
-from idnode.model.errors import AuthenticationNeeded, IdnodeError
+from idnode.model.errors import AuthenticationNeeded, IdnodeError, LoginThrottled
 from idnode.model.identifier import admin_handle
 from idnode.registry import SECKEY_INDEX
-from idnode.sessions import AccountLocked
 
 _USERNAME = re.compile(r"(\d+):(.+)")
 
@@ -63,9 +62,13 @@ async def login_submit(request: web.Request) -> web.Response:
         return await _login_page(request, area, message=t("csrf_failed"), status=403)
     try:
         index, handle = parse_username(str(form.get("username", "")))
-        token, session = await request.app[SESSIONS].sign_in(handle, index, str(form.get("secret", "")))
-    except AccountLocked:
-        return await _login_page(request, area, message=t("locked"), status=429)
+        secret = str(form.get("secret", ""))
+        token, session = await request.app[SESSIONS].sign_in(handle, index, secret, client=request.remote)
+    except LoginThrottled as exc:
+        locked = t("locked", minutes=math.ceil(exc.retry_after / 60))
+        response = await _login_page(request, area, message=locked, status=429)
+        response.headers["Retry-After"] = str(exc.retry_after)
+        return response
     except (AuthenticationNeeded, IdnodeError):
         return await _login_page(request, area, message=t("wrong_credentials"), status=401)
     home = "/console" if session.principal.is_operator else "/portal/identifiers"
@@ -91,17 +94,20 @@ async def logout(request: web.Request) -> web.Response:
 async def home(request: web.Request) -> web.Response:
     session = await current_session(request)
     if session is None:
-        raise web.HTTPSeeOther(
-            f"/portal/login?{urlencode(request.query)}" if request.query else "/portal/login"
-        )
+        raise web.HTTPSeeOther("/portal/login")
     raise web.HTTPSeeOther("/console" if session.principal.is_operator else "/portal/identifiers")
 
 
+async def _password_page(
+    request: web.Request, message: str = "", *, done: bool = False, status: int = 200
+) -> web.Response:
+    return await render(request, "password.html", {"message": message, "done": done}, status=status)
+
+
 async def password_form(request: web.Request) -> web.Response:
-    session = await current_session(request)
-    if session is None:
+    if await current_session(request) is None:
         raise web.HTTPSeeOther("/portal/login")
-    return await render(request, "password.html", {"message": "", "done": False})
+    return await _password_page(request)
 
 
 async def password_submit(request: web.Request) -> web.Response:
@@ -110,20 +116,16 @@ async def password_submit(request: web.Request) -> web.Response:
         raise web.HTTPSeeOther("/portal/login")
     form = await checked_form(request, session)
     t = translator(language(request))
-    new = str(form.get("new", ""))
+    new, current = str(form.get("new", "")), str(form.get("current", ""))
     if new != str(form.get("repeat", "")):
-        return await render(
-            request, "password.html", {"message": t("secrets_differ"), "done": False}, status=400
-        )
+        return await _password_page(request, t("secrets_differ"), status=400)
     try:
-        await request.app[SESSIONS].change_secret(session, str(form.get("current", "")), new)
+        await request.app[SESSIONS].change_secret(session, current, new, client=request.remote)
     except AuthenticationNeeded:
-        return await render(
-            request, "password.html", {"message": t("wrong_credentials"), "done": False}, status=400
-        )
+        return await _password_page(request, t("wrong_credentials"), status=400)
     except IdnodeError as exc:
-        return await render(request, "password.html", {"message": exc.message, "done": False}, status=400)
-    return await render(request, "password.html", {"message": t("secret_changed"), "done": True})
+        return await _password_page(request, exc.message, status=400)
+    return await _password_page(request, t("secret_changed"), done=True)
 
 
 async def statistics(request: web.Request) -> web.Response:
