@@ -19,6 +19,7 @@ from idnode.storage.engine import sqlite_url
 
 ENV_PREFIX = "IDNODE_"
 RESOLUTION_MODES = ("referral", "recursive")
+NOTIFIERS = ("log", "webhook", "smtp")
 DISCOVERY_SOURCES = {"upper": ("upper",), "dns": ("dns",), "both": ("upper", "dns")}
 
 
@@ -74,6 +75,16 @@ class Settings:
     login_failure_window_seconds: float = 300.0  # how long a refusal lasts, from the first failure
     session_minutes: int = 480  # how long a portal or console sign-in lasts (a shift)
     portal_upload_bytes: int = 100 * 1024 * 1024  # largest file the portal's bulk upload accepts
+    licence_max_bytes: int = 5 * 1024 * 1024  # largest business-licence upload (PDF, PNG, JPEG)
+    licences_dir: Path | None = None  # where licence files are kept; None = <data_dir>/licences
+    notifier: str = "log"  # how application notifications go out: log | webhook | smtp
+    notify_webhook_url: str = ""  # the webhook notifier POSTs JSON here
+    notify_operator_email: str = ""  # also mailed (smtp) when an application is submitted
+    notify_timeout_seconds: float = 10.0
+    notify_max_backoff_seconds: float = 300.0
+    smtp_host: str = ""
+    smtp_port: int = 25
+    smtp_from: str = ""  # the From address of notification mails
     config_file: Path | None = field(default=None, compare=False)
 
     @property
@@ -112,6 +123,11 @@ class Settings:
             raise ValueError(
                 f"target_deadline must be a date like 2027-12-31, not {self.target_deadline!r}"
             ) from None
+
+    @property
+    def licences_path(self) -> Path:
+        """Where uploaded business-licence files are stored (under generated names)."""
+        return self.licences_dir or self.data_dir / "licences"
 
     @property
     def keys_path(self) -> Path:
@@ -203,6 +219,14 @@ def load_settings(flags: dict[str, Any] | None = None, environ: dict[str, str] |
     settings.discovery_sources  # noqa: B018 -- and the discovery sources
     if settings.resolution_mode not in RESOLUTION_MODES:
         raise ValueError(f"resolution_mode must be one of {', '.join(RESOLUTION_MODES)}")
+    if settings.licence_max_bytes < 1:
+        raise ValueError("licence_max_bytes must be at least 1")
+    if settings.notifier not in NOTIFIERS:
+        raise ValueError(f"notifier must be one of {', '.join(NOTIFIERS)}")
+    if settings.notifier == "webhook" and not settings.notify_webhook_url:
+        raise ValueError("notifier webhook needs notify_webhook_url")
+    if settings.notifier == "smtp" and not (settings.smtp_host and settings.smtp_from):
+        raise ValueError("notifier smtp needs smtp_host and smtp_from")
     unknown_districts = set(settings.district_quotas) - set(settings.districts)
     if unknown_districts:
         raise ValueError(

@@ -10,6 +10,7 @@ from datetime import timedelta
 
 import aiohttp
 
+from idnode.applications import Applications
 from idnode.bulk import BulkRegistrar
 from idnode.cache import ResolutionCache
 from idnode.commit import Committer
@@ -19,6 +20,7 @@ from idnode.gs1_resolver import Gs1Resolver
 from idnode.importing import Importer
 from idnode.keyring import KeyRing
 from idnode.keys import KeyStore, NodeKeys
+from idnode.licences import LicenceStore
 from idnode.metadata import MetadataRules
 from idnode.model.identifier import prefix_handle
 from idnode.model.permissions import Principal
@@ -51,6 +53,7 @@ class Core:
     log: TransparencyLog
     templates: TemplateCatalog
     sessions: Sessions
+    applications: Applications
     operator_secret: str | None  # set only when this start created the operator credential
     session: aiohttp.ClientSession | None  # for requests to other nodes, when there are any to make
 
@@ -110,6 +113,9 @@ async def open_core(settings: Settings) -> AsyncIterator[Core]:
             log=TransparencyLog(repository, keyring.active_key, mirrored=bool(settings.mirror_of)),
             templates=templates,
             sessions=Sessions(repository, registry, timedelta(minutes=settings.session_minutes)),
+            applications=Applications(
+                registry, LicenceStore(settings.licences_path, settings.licence_max_bytes)
+            ),
             operator_secret=secret,
             session=session,
         )

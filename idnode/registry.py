@@ -11,7 +11,7 @@ writers never lose an update.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -248,11 +248,16 @@ class Registry:
     # -- enterprises ----------------------------------------------------------------------------
 
     async def add_enterprise(
-        self, principal: Principal | None, draft: EnterpriseDraft
+        self,
+        principal: Principal | None,
+        draft: EnterpriseDraft,
+        then: Callable[[Transaction, Enterprise], Awaitable[None]] | None = None,
     ) -> tuple[Enterprise, str]:
         """Onboard an enterprise: allocate its prefix, create ``0.NA/<prefix>`` and ``<prefix>/ADMIN``.
 
-        Returns the enterprise and its admin secret (shown once). Operator only.
+        Returns the enterprise and its admin secret (shown once). Operator only. ``then`` runs last in
+        the same transaction (an approved application records its outcome there), so its failure
+        onboards nothing.
         """
         self.repository.require_writable()
         self.require_operator(principal)
@@ -291,6 +296,8 @@ class Registry:
                 await tx.add_reports([enterprise_report(ENTERPRISE_CREATE, enterprise)])
                 for record in self._enterprise_records(prefix, seckey):
                     await self.committer.create(tx, str(principal), record)
+                if then is not None:
+                    await then(tx, enterprise)
             return enterprise, secret
         raise ConflictingUpdate()
 

@@ -11,6 +11,7 @@ from idnode.core import Core, log_new_operator, open_core
 from idnode.counting import flushing
 from idnode.invalidation import following_log, redis_bus
 from idnode.mirror import MirrorFollower, following_primary
+from idnode.notify import sending_notifications
 from idnode.upstream import sending_upstream
 
 
@@ -24,8 +25,9 @@ class Serving:
 async def serving_core(settings: Settings) -> AsyncIterator[Serving]:
     """``open_core`` with the duties that keep a serving node honest: the transparency-log feed (and
     the Redis bus, if configured) that keeps the resolution cache fresh, the flushing of resolution
-    counts, the sending of reports to the upstream node (if configured; never from a mirror) and, on a
-    mirror, following the primary. Logs a new operator credential."""
+    counts, the sending of reports to the upstream node (if configured; never from a mirror) and of
+    application notifications (never from a mirror) and, on a mirror, following the primary. Logs a new
+    operator credential."""
     async with AsyncExitStack() as stack:
         core = await stack.enter_async_context(open_core(settings))
         cache = core.resolver.cache
@@ -45,6 +47,8 @@ async def serving_core(settings: Settings) -> AsyncIterator[Serving]:
             await stack.enter_async_context(
                 sending_upstream(core.repository, settings, core.keyring.active_key)
             )
+        if not settings.mirror_of:
+            await stack.enter_async_context(sending_notifications(core.repository, settings))
         mirror = None
         if settings.mirror_of:
             mirror = await stack.enter_async_context(following_primary(core))

@@ -1,7 +1,7 @@
 """Delivering the outbox to the upstream (top-level) node: in order, in signed batches, at least once.
 
-One process of the node sends: the one holding the node lock ``upstream-sender`` (the others try
-again every few seconds, so one takes over when the holder stops or dies). It reads the oldest
+One process of the node sends: the one holding the node lock ``upstream-sender`` (see
+idnode/delivery.py, which also retries failures with backoff). It reads the oldest
 undelivered reports (at most ``upstream_batch``), POSTs them as one batch message (idnode/outbox.py)
 to ``upstream_url`` with a detached JWS over the exact body bytes, made with the node's active
 signing key, in the ``X-JWS-Signature`` header (the JWS ``kid`` is the key's reference, e.g.
@@ -19,9 +19,6 @@ receiver to deduplicate.
 
 from __future__ import annotations
 
-import asyncio
-import logging
-import random
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
@@ -30,28 +27,14 @@ import orjson
 
 from idnode.background import running
 from idnode.config import Settings
+from idnode.delivery import DeliveryFailed, deliver_forever
 from idnode.keys import ActiveKey
 from idnode.outbox import BadAcknowledgement, accepted_ids, batch_message, report_id
 from idnode.signing import jws_sign_detached
 from idnode.storage.repository import Repository
 
-log = logging.getLogger(__name__)
 LOCK_NAME = "upstream-sender"
 SIGNATURE_HEADER = "X-JWS-Signature"
-IDLE_SECONDS = 1.0  # how often an idle sender looks for new reports
-LOCK_RETRY_SECONDS = 5.0
-FIRST_BACKOFF_SECONDS = 0.5
-
-
-class DeliveryFailed(Exception):
-    """The upstream did not acknowledge a whole batch."""
-
-
-def backoff(failures: int, most: float) -> float:
-    """Seconds to wait after ``failures`` failures in a row: doubling, at most ``most``, the upper half
-    of it drawn at random (so senders that failed together do not retry together)."""
-    delay = min(most, FIRST_BACKOFF_SECONDS * 2 ** min(failures - 1, 30))
-    return delay / 2 + random.uniform(0, delay / 2)
 
 
 class UpstreamSender:
@@ -105,29 +88,9 @@ class UpstreamSender:
 
     async def run(self) -> None:
         """Deliver while this process holds the sender lock, forever (cancel to stop)."""
-        lock = self.repository.node_lock(LOCK_NAME)
-        failures = 0
-        try:
-            while True:
-                if not await lock.try_acquire():
-                    await asyncio.sleep(LOCK_RETRY_SECONDS)
-                    continue
-                try:
-                    sent = await self.deliver_batch()
-                except Exception as exc:
-                    failures += 1
-                    wait = backoff(failures, self.max_backoff)
-                    if isinstance(exc, DeliveryFailed):
-                        log.warning("upstream delivery failed (%s); retrying in %.1f s", exc, wait)
-                    else:  # e.g. the database: the reports stay queued all the same
-                        log.exception("upstream delivery failed; retrying in %.1f s", wait)
-                    await asyncio.sleep(wait)
-                    continue
-                failures = 0
-                if sent < self.batch_size:
-                    await asyncio.sleep(IDLE_SECONDS)
-        finally:
-            await lock.release()
+        await deliver_forever(
+            self.repository, LOCK_NAME, self.deliver_batch, self.batch_size, self.max_backoff, "upstream"
+        )
 
 
 @asynccontextmanager

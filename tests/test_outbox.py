@@ -13,6 +13,7 @@ import pytest
 
 from idnode.bulk import BulkRegistrar
 from idnode.core import Core
+from idnode.delivery import backoff
 from idnode.model.enterprise import EnterpriseDraft
 from idnode.model.errors import EnterpriseExists, HandleAlreadyExists
 from idnode.model.identifier import Identifier
@@ -22,7 +23,7 @@ from idnode.model.values import HandleValue
 from idnode.outbox import batch_message
 from idnode.sample import make_uscc
 from idnode.storage.repository import StoredReport
-from idnode.upstream import LOCK_NAME, backoff
+from idnode.upstream import LOCK_NAME
 
 SCHEMA = Path(__file__).parent.parent / "schema" / "upstream"
 

@@ -8,6 +8,7 @@ from aiohttp import web
 
 from idnode.config import Settings
 from idnode.http import (
+    applications,
     bulk,
     dashboard,
     enterprises,
@@ -22,6 +23,7 @@ from idnode.http import (
 )
 from idnode.http.errors import error_middleware
 from idnode.http.keys import (
+    APPLICATIONS,
     GS1_RESOLVER,
     IMPORTER,
     KEYRING,
@@ -65,7 +67,8 @@ def create_app(settings: Settings) -> web.Application:
             app[REGISTRY], app[RESOLVER], app[STATS] = opened.registry, opened.resolver, opened.stats
             app[KEYRING], app[LOG], app[TEMPLATES] = opened.keyring, opened.log, opened.templates
             app[SEARCHER], app[GS1_RESOLVER] = opened.searcher, opened.gs1
-            app[IMPORTER], app[SESSIONS] = opened.importer, opened.sessions
+            app[IMPORTER], app[APPLICATIONS] = opened.importer, opened.applications
+            app[SESSIONS] = opened.sessions
             yield
 
     app.cleanup_ctx.append(core)
@@ -77,6 +80,7 @@ def create_app(settings: Settings) -> web.Application:
             *handles.routes,
             *bulk.routes,
             *enterprises.routes,
+            *applications.routes,
             *templates.routes,
             *stats.routes,
             *search.routes,

@@ -10,7 +10,7 @@ from aiohttp import web
 from idnode.http.auth import principal_of
 from idnode.http.errors import json_response
 from idnode.http.keys import REGISTRY, SETTINGS
-from idnode.http.params import paging
+from idnode.http.params import page_body, paging
 from idnode.model.enterprise import EnterpriseDraft
 from idnode.model.errors import (
     AuthenticationNeeded,
@@ -23,7 +23,7 @@ from idnode.model.permissions import Principal
 from idnode.registry import SECKEY_INDEX
 
 
-async def _json_body(request: web.Request) -> Any:
+async def json_body(request: web.Request) -> Any:
     if request.content_type != "application/json":
         raise ProtocolError("Content-Type must be application/json.")
     try:
@@ -32,42 +32,35 @@ async def _json_body(request: web.Request) -> Any:
         raise ProtocolError(f"Malformed JSON: {exc}.") from None
 
 
-async def _operator(request: web.Request) -> Principal:
+async def operator_of(request: web.Request) -> Principal:
     principal = await principal_of(request)
     request.app[REGISTRY].require_operator(principal)
     assert principal is not None
     return principal
 
 
-def _credential(prefix: str, secret: str) -> dict[str, str]:
+def admin_credential(prefix: str, secret: str) -> dict[str, str]:
     return {"username": f"{SECKEY_INDEX}:{admin_handle(prefix)}", "secret": secret}
 
 
 async def add_enterprise(request: web.Request) -> web.Response:
-    principal = await _operator(request)
-    draft = EnterpriseDraft.from_json(await _json_body(request), request.app[SETTINGS].districts)
+    principal = await operator_of(request)
+    draft = EnterpriseDraft.from_json(await json_body(request), request.app[SETTINGS].districts)
     enterprise, secret = await request.app[REGISTRY].add_enterprise(principal, draft)
     body = {
         "responseCode": 1,
         "enterprise": enterprise.to_json(),
-        "admin": _credential(enterprise.prefix, secret),
+        "admin": admin_credential(enterprise.prefix, secret),
     }
     return json_response(body, 201)
 
 
 async def list_enterprises(request: web.Request) -> web.Response:
-    await _operator(request)
+    await operator_of(request)
     settings = request.app[SETTINGS]
     page, size = paging(request, 100, settings.max_page_size)
     total, found = await request.app[REGISTRY].repository.list_enterprises(page * size, size)
-    body = {
-        "responseCode": 1,
-        "totalCount": total,
-        "page": page,
-        "pageSize": size,
-        "enterprises": [e.to_json() for e in found],
-    }
-    return json_response(body)
+    return json_response(page_body("enterprises", [e.to_json() for e in found], total, page, size))
 
 
 async def get_enterprise(request: web.Request) -> web.Response:
@@ -84,17 +77,17 @@ async def get_enterprise(request: web.Request) -> web.Response:
 
 
 async def patch_enterprise(request: web.Request) -> web.Response:
-    principal = await _operator(request)
+    principal = await operator_of(request)
     prefix = canonical_prefix(request.match_info["prefix"])
-    enterprise = await request.app[REGISTRY].update_enterprise(principal, prefix, await _json_body(request))
+    enterprise = await request.app[REGISTRY].update_enterprise(principal, prefix, await json_body(request))
     return json_response({"responseCode": 1, "enterprise": enterprise.to_json()})
 
 
 async def reset_secret(request: web.Request) -> web.Response:
-    principal = await _operator(request)
+    principal = await operator_of(request)
     prefix = canonical_prefix(request.match_info["prefix"])
     secret = await request.app[REGISTRY].reset_enterprise_secret(principal, prefix)
-    return json_response({"responseCode": 1, "admin": _credential(prefix, secret)})
+    return json_response({"responseCode": 1, "admin": admin_credential(prefix, secret)})
 
 
 routes = [

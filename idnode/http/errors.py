@@ -2,11 +2,13 @@
 
 From Handle.Net 9's BaseHandleRequestProcessingServlet: 1 → 200 (201 for create-only PUT); 200 →
 200 on resolve, else 400; 100 → 404; 101/201 → 409; 2 → 500; 4/102/202/301 → 400; 302/303 → 300;
-5 → 501; 3/7 → 503; 402 → 401; 400/401/403/404 → 403; anything else → 500.
+5 → 501; 3/7 → 503; 402 → 401; 400/401/403/404 → 403; anything else → 500. A few errors that no
+Handle code describes (an application's illegal transition, an upload's size or type) have their own
+status in ``STATUS_BY_ERROR``.
 
-One error has its own status: LoginThrottled (RC 3) is 429 Too Many Requests (RFC 6585) with
-``Retry-After``, because the caller, not the server, must slow down; a 401 would tell a legitimate
-user that a right secret was wrong (and make browsers ask again at once).
+LoginThrottled (RC 3) is 429 Too Many Requests (RFC 6585) with ``Retry-After``, because the caller,
+not the server, must slow down; a 401 would tell a legitimate user that a right secret was wrong (and
+make browsers ask again at once).
 """
 
 from __future__ import annotations
@@ -18,7 +20,13 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from idnode.model.errors import IdnodeError, LoginThrottled
+from idnode.model.errors import (
+    IdnodeError,
+    LicenceTooLarge,
+    LoginThrottled,
+    TransitionNotAllowed,
+    UnsupportedLicenceType,
+)
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +50,13 @@ STATUS_BY_RESPONSE_CODE: dict[int, int] = {
     403: 403,
     404: 403,
 }
-STATUS_BY_ERROR: dict[type[IdnodeError], int] = {LoginThrottled: 429}
+# Errors whose HTTP status their responseCode does not tell (checked first, along the class hierarchy).
+STATUS_BY_ERROR: dict[type[IdnodeError], int] = {
+    LoginThrottled: 429,
+    TransitionNotAllowed: 409,
+    LicenceTooLarge: 413,
+    UnsupportedLicenceType: 415,
+}
 # HTTP errors raised by aiohttp itself (unknown route, wrong method, ...) in Handle terms.
 RESPONSE_CODE_BY_HTTP: dict[int, int] = {404: 100, 405: 4, 413: 4, 400: 4}
 
@@ -93,7 +107,7 @@ async def error_middleware(
         return await handler(request)
     except IdnodeError as exc:
         handle = request.match_info.get("handle")
-        status = STATUS_BY_ERROR.get(type(exc))
+        status = next((STATUS_BY_ERROR[c] for c in type(exc).__mro__ if c in STATUS_BY_ERROR), None)
         retry_after = exc.retry_after if isinstance(exc, LoginThrottled) else 1
         return error_response(exc.response_code, exc.message, status, handle, retry_after)
     except web.HTTPException as exc:

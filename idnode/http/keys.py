@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from idnode.applications import Applications
 from idnode.config import Settings
 from idnode.gs1_resolver import Gs1Resolver
 from idnode.importing import Importer
@@ -18,6 +19,7 @@ from idnode.templates import TemplateCatalog
 from idnode.translog import TransparencyLog
 
 SETTINGS = web.AppKey("settings", Settings)
+APPLICATIONS = web.AppKey("applications", Applications)
 REGISTRY = web.AppKey("registry", Registry)
 RESOLVER = web.AppKey("resolver", Resolver)
 GS1_RESOLVER = web.AppKey("gs1_resolver", Gs1Resolver)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 from aiohttp import web
 
 from idnode.model.errors import ProtocolError
@@ -19,3 +22,8 @@ def paging(request: web.Request, default_size: int, max_size: int) -> tuple[int,
     if size > max_size:
         raise ProtocolError(f"pageSize may be at most {max_size}.")
     return page, size
+
+
+def page_body(key: str, items: Sequence[Any], total: int, page: int, size: int) -> dict[str, Any]:
+    """The body answering a paged list request: ``items`` (JSON-ready) under ``key``."""
+    return {"responseCode": 1, "totalCount": total, "page": page, "pageSize": size, key: list(items)}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from idnode.http.auth import principal_of
-from idnode.http.enterprises import _json_body
+from idnode.http.enterprises import json_body
 from idnode.http.errors import json_response
 from idnode.http.keys import TEMPLATES
 
@@ -24,7 +24,7 @@ async def get_template(request: web.Request) -> web.Response:
 
 async def add_template(request: web.Request) -> web.Response:
     principal = await principal_of(request)
-    template = await request.app[TEMPLATES].add(principal, await _json_body(request))
+    template = await request.app[TEMPLATES].add(principal, await json_body(request))
     return json_response({"responseCode": 1, "template": template.to_json()}, 201)
 
 

@@ -43,7 +43,12 @@ def validate_uscc(raw: Any) -> str:
         raise InvalidEnterprise(f"Invalid unified social credit code {raw!r}: {exc.message}") from None
 
 
-def _text(data: dict[str, Any], key: str, *, required: bool) -> str:
+def text_field(
+    data: dict[str, Any], key: str, *, required: bool, limit: int = MAX_TEXT, lines: bool = False
+) -> str:
+    """The stripped text of ``data[key]`` (absent or None: ""); raise InvalidEnterprise if it is not a
+    string, is required and empty, is longer than ``limit``, or holds control characters (line breaks
+    and tabs allowed only with ``lines``)."""
     value = data.get(key, "")
     if value is None:
         value = ""
@@ -52,9 +57,9 @@ def _text(data: dict[str, Any], key: str, *, required: bool) -> str:
     value = value.strip()
     if required and not value:
         raise InvalidEnterprise(f"'{key}' is required.")
-    if len(value) > MAX_TEXT:
-        raise InvalidEnterprise(f"'{key}' is longer than {MAX_TEXT} characters.")
-    if any(not ch.isprintable() for ch in value):
+    if len(value) > limit:
+        raise InvalidEnterprise(f"'{key}' is longer than {limit} characters.")
+    if any(not ch.isprintable() and not (lines and ch in "\r\n\t") for ch in value):
         raise InvalidEnterprise(f"'{key}' contains non-printable characters.")
     return value
 
@@ -82,17 +87,17 @@ class EnterpriseDraft:
         unknown = set(data) - set(cls.FIELDS) - {"registered_on"}
         if unknown:
             raise InvalidEnterprise(f"Unknown field(s): {', '.join(sorted(unknown))}.")
-        district = _text(data, "district", required=True)
+        district = text_field(data, "district", required=True)
         if districts and district not in districts:
             raise InvalidEnterprise(f"Unknown district {district!r}; expected one of {', '.join(districts)}.")
         return cls(
-            name=_text(data, "name", required=True),
+            name=text_field(data, "name", required=True),
             uscc=validate_uscc(data.get("uscc")),
             district=district,
-            industry=_text(data, "industry", required=True),
-            contact_name=_text(data, "contact_name", required=False),
-            contact_phone=_text(data, "contact_phone", required=False),
-            contact_email=_text(data, "contact_email", required=False),
+            industry=text_field(data, "industry", required=True),
+            contact_name=text_field(data, "contact_name", required=False),
+            contact_phone=text_field(data, "contact_phone", required=False),
+            contact_email=text_field(data, "contact_email", required=False),
             registered_on=parse_date(data.get("registered_on")),
         )
 

@@ -189,3 +189,34 @@ class TemplateInUse(IdnodeError):
     """Stored records use this template version, so it cannot be deleted."""
 
     response_code = 202
+
+
+class ApplicationNotFound(IdnodeError):
+    """No such application."""
+
+    response_code = 100
+
+
+class ApplicationExists(IdnodeError):
+    """该统一社会信用代码已有申请或已注册 / That unified social credit code has an open application or
+    a registered enterprise already."""
+
+    response_code = 101
+
+
+class TransitionNotAllowed(IdnodeError):
+    """The application's state does not allow that action."""
+
+    response_code = 2  # no Handle code fits; HTTP answers 409 (see idnode/http/errors.py)
+
+
+class LicenceTooLarge(IdnodeError):
+    """The business licence file is too large."""
+
+    response_code = 4  # HTTP answers 413
+
+
+class UnsupportedLicenceType(IdnodeError):
+    """The business licence must be a PDF, PNG or JPEG file."""
+
+    response_code = 202  # HTTP answers 415

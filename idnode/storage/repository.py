@@ -42,14 +42,18 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from idnode.derived import Derived
+from idnode.model.application import HOLDING, Application, ApplicationDraft, Licence, State, Transition
 from idnode.model.enterprise import Enterprise, EnterpriseStatus
 from idnode.model.errors import ReadOnlyMirror
 from idnode.model.identifier import Identifier
+from idnode.model.industry import Industry
 from idnode.model.record import Record
 from idnode.model.values import HandleValue
 from idnode.storage.engine import Engines
 from idnode.storage.locks import NodeLock, node_lock
 from idnode.storage.tables import (
+    application_transitions,
+    applications,
     audit,
     daily_identifiers,
     enterprises,
@@ -177,6 +181,32 @@ class StoredReport(NamedTuple):
 
 # A report to queue: (kind, subject, payload as a JSON-serialisable object).
 Report = tuple[str, str, Any]
+# Outbox channels: reports for the upstream node (idnode/upstream.py), notifications (idnode/notify.py).
+UPSTREAM, NOTIFY = "upstream", "notify"
+
+
+def _application(row: Any) -> Application:
+    draft = ApplicationDraft(
+        name=row.name,
+        uscc=row.uscc,
+        district=row.district,
+        industry=Industry(row.industry_code, row.industry_name),
+        contact_name=row.contact_name,
+        contact_phone=row.contact_phone,
+        contact_email=row.contact_email,
+        intended_use=row.intended_use,
+    )
+    return Application(
+        id=row.id,
+        state=State(row.state),
+        draft=draft,
+        licence=Licence(row.licence_file, row.licence_type, row.licence_size, row.licence_sha256),
+        reason=row.reason,
+        enterprise_prefix=row.enterprise_prefix,
+        created_at=_aware(row.created_at),
+        updated_at=_aware(row.updated_at),
+    )
+
 
 WITHDRAWN = ""  # the document of a deleted template version, whose number stays taken
 
@@ -499,16 +529,84 @@ class Transaction:
         ]
         await self._insert_rows(audit, rows)
 
-    async def add_reports(self, reports: Sequence[Report]) -> None:
-        """Queue ``reports`` for the upstream node, in order, undelivered, in one statement."""
+    async def add_reports(self, reports: Sequence[Report], channel: str = UPSTREAM) -> None:
+        """Queue ``reports`` on ``channel`` of the outbox (by default for the upstream node), in order,
+        undelivered, in one statement."""
         if not reports:
             return
         stamp = self.stamp
         rows = [
-            (kind, subject, orjson.dumps(payload).decode(), stamp, None, 0)
+            (channel, kind, subject, orjson.dumps(payload).decode(), stamp, None, 0)
             for kind, subject, payload in reports
         ]
         await self._insert_rows(outbox, rows)
+
+    async def insert_application(self, application: Application, token_hash: str) -> None:
+        """Insert a new application; raise DuplicateKey if its USCC is held by another (open or approved)."""
+        d, licence = application.draft, application.licence
+        statement = insert(applications).values(
+            id=application.id,
+            state=application.state.value,
+            name=d.name,
+            uscc=d.uscc,
+            district=d.district,
+            industry_code=d.industry.code,
+            industry_name=d.industry.name,
+            contact_name=d.contact_name,
+            contact_phone=d.contact_phone,
+            contact_email=d.contact_email,
+            intended_use=d.intended_use,
+            licence_file=licence.file,
+            licence_type=licence.content_type,
+            licence_size=licence.size,
+            licence_sha256=licence.sha256,
+            token_hash=token_hash,
+            reason=None,
+            enterprise_prefix=None,
+            created_at=application.created_at,
+            updated_at=application.updated_at,
+        )
+        await self._insert_unique(partial(self.conn.execute, statement))
+
+    async def get_application(self, application_id: str, *, lock: bool = False) -> Application | None:
+        """The application as this transaction sees it; ``lock`` holds its row until commit."""
+        query = select(applications).where(applications.c.id == application_id)
+        row = (await self.conn.execute(query.with_for_update() if lock else query)).first()
+        return _application(row) if row else None
+
+    async def holding_application(self, uscc: str) -> Application | None:
+        """The open or approved application for ``uscc``, if any."""
+        query = select(applications).where(
+            applications.c.uscc == uscc, applications.c.state.in_([s.value for s in HOLDING])
+        )
+        row = (await self.conn.execute(query)).first()
+        return _application(row) if row else None
+
+    async def move_application(
+        self, application_id: str, state: State, reason: str | None, enterprise_prefix: str | None
+    ) -> None:
+        """Set an application's state (and its reason or enterprise prefix, when given)."""
+        changes: dict[str, Any] = {"state": state.value, "updated_at": self.now}
+        if reason is not None:
+            changes["reason"] = reason
+        if enterprise_prefix is not None:
+            changes["enterprise_prefix"] = enterprise_prefix
+        await self.conn.execute(
+            update(applications).where(applications.c.id == application_id).values(**changes)
+        )
+
+    async def add_transition(self, application_id: str, transition: Transition) -> None:
+        """Audit one step of an application."""
+        await self.conn.execute(
+            insert(application_transitions).values(
+                application_id=application_id,
+                at=transition.at,
+                actor=transition.actor,
+                from_state=transition.from_state.value if transition.from_state else None,
+                to_state=transition.to_state.value,
+                reason=transition.reason,
+            )
+        )
 
     async def next_enterprise_number(self) -> int:
         current = (await self.conn.execute(select(func.max(enterprises.c.number)))).scalar()
@@ -960,11 +1058,12 @@ class Repository:
         async with self.engines.reader.connect() as conn:
             return await _log_size(conn)
 
-    async def pending_reports(self, limit: int) -> list[StoredReport]:
-        """The ``limit`` oldest undelivered reports, in order (from the index of undelivered ones)."""
+    async def pending_reports(self, limit: int, channel: str = UPSTREAM) -> list[StoredReport]:
+        """The ``limit`` oldest undelivered messages of ``channel``, in order (from the index of
+        undelivered ones)."""
         query = (
             select(outbox.c.seq, outbox.c.kind, outbox.c.subject, outbox.c.payload, outbox.c.created_at)
-            .where(outbox.c.delivered_at.is_(None))
+            .where(outbox.c.channel == channel, outbox.c.delivered_at.is_(None))
             .order_by(outbox.c.seq)
             .limit(limit)
         )
@@ -987,12 +1086,63 @@ class Repository:
                 .values(**changes)
             )
 
-    async def report_backlog(self) -> tuple[int, datetime | None]:
-        """(undelivered reports, when the oldest of them was queued)."""
-        query = select(func.count(), func.min(outbox.c.created_at)).where(outbox.c.delivered_at.is_(None))
+    async def report_backlog(self, channel: str = UPSTREAM) -> tuple[int, datetime | None]:
+        """(undelivered messages of ``channel``, when the oldest of them was queued)."""
+        query = select(func.count(), func.min(outbox.c.created_at)).where(
+            outbox.c.channel == channel, outbox.c.delivered_at.is_(None)
+        )
         async with self.engines.reader.connect() as conn:
             count, oldest = (await conn.execute(query)).one()
         return int(count), None if oldest is None else _aware(oldest)
+
+    async def get_application(self, application_id: str) -> Application | None:
+        async with self.engines.reader.connect() as conn:
+            row = (
+                await conn.execute(select(applications).where(applications.c.id == application_id))
+            ).first()
+        return _application(row) if row else None
+
+    async def application_token_hash(self, application_id: str) -> str | None:
+        query = select(applications.c.token_hash).where(applications.c.id == application_id)
+        async with self.engines.reader.connect() as conn:
+            return (await conn.execute(query)).scalar()
+
+    async def list_applications(
+        self, state: State | None, offset: int, limit: int
+    ) -> tuple[int, list[Application]]:
+        """(count, one page oldest first) of the applications, all or those in ``state``."""
+        condition = applications.c.state == state.value if state is not None else True
+        async with self.engines.reader.connect() as conn:
+            total = (
+                await conn.execute(select(func.count()).select_from(applications).where(condition))
+            ).scalar_one()
+            rows = (
+                await conn.execute(
+                    select(applications)
+                    .where(condition)
+                    .order_by(applications.c.created_at, applications.c.id)
+                    .offset(offset)
+                    .limit(limit)
+                )
+            ).all()
+        return total, [_application(r) for r in rows]
+
+    async def application_transitions(self, application_id: str) -> list[Transition]:
+        """An application's audit trail, oldest first."""
+        t = application_transitions
+        query = select(t).where(t.c.application_id == application_id).order_by(t.c.id)
+        async with self.engines.reader.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return [
+            Transition(
+                at=_aware(r.at),
+                actor=r.actor,
+                from_state=State(r.from_state) if r.from_state else None,
+                to_state=State(r.to_state),
+                reason=r.reason,
+            )
+            for r in rows
+        ]
 
     def node_lock(self, name: str) -> NodeLock:
         """A lock named ``name`` that one process of the node holds at a time (see storage/locks.py)."""

@@ -23,6 +23,10 @@ NAMING_CONVENTION = {
 }
 
 
+# The application states that hold a USCC (idnode/model/application.py HOLDING), as SQL.
+HOLDING_STATES = "state IN ('submitted', 'under_review', 'approved')"
+
+
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
@@ -175,13 +179,15 @@ class Gs1KeyRow(Base):
 
 
 class OutboxRow(Base):
-    """A report for the upstream (top-level) node, queued in the transaction of the change it reports;
-    ``delivered_at`` stays null until the upstream acknowledged it. ``seq`` orders the reports and,
-    with the node prefix, is their idempotency key, so it is never reused (SQLite AUTOINCREMENT)."""
+    """A message queued in the transaction of the change it tells about, for one ``channel``: reports
+    for the upstream (top-level) node, or notifications (idnode/notify.py). ``delivered_at`` stays
+    null until the receiver acknowledged it. ``seq`` orders the messages and, with the node prefix, is
+    their idempotency key, so it is never reused (SQLite AUTOINCREMENT)."""
 
     __tablename__ = "outbox"
 
     seq: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    channel: Mapped[str] = mapped_column(String(16), server_default="upstream")
     kind: Mapped[str] = mapped_column(String(32))
     subject: Mapped[str] = mapped_column(String(400))
     payload: Mapped[str] = mapped_column(Text)
@@ -190,9 +196,11 @@ class OutboxRow(Base):
     attempts: Mapped[int] = mapped_column(Integer)
 
     __table_args__ = (
-        # Only the undelivered reports, in order: the sender's queue stays small however many were sent.
+        # Only the undelivered messages, per channel in order: a sender's queue stays small however
+        # many were sent.
         Index(
             "ix_outbox_undelivered",
+            "channel",
             "seq",
             postgresql_where=text("delivered_at IS NULL"),
             sqlite_where=text("delivered_at IS NULL"),
@@ -215,6 +223,59 @@ class WebSessionRow(Base):
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
+class ApplicationRow(Base):
+    """An enterprise's application to be onboarded (idnode/applications.py); ``token_hash`` is the
+    SHA-256 of the applicant's token. One USCC holds at most one application that is open or approved
+    (the partial unique index), so concurrent duplicate submissions cannot both succeed."""
+
+    __tablename__ = "applications"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    uscc: Mapped[str] = mapped_column(String(18), index=True)
+    district: Mapped[str] = mapped_column(String(200))
+    industry_code: Mapped[str] = mapped_column(String(8))
+    industry_name: Mapped[str] = mapped_column(String(200))
+    contact_name: Mapped[str] = mapped_column(String(200))
+    contact_phone: Mapped[str] = mapped_column(String(200))
+    contact_email: Mapped[str] = mapped_column(String(200))
+    intended_use: Mapped[str] = mapped_column(Text)
+    licence_file: Mapped[str] = mapped_column(String(64))
+    licence_type: Mapped[str] = mapped_column(String(64))
+    licence_size: Mapped[int] = mapped_column(Integer)
+    licence_sha256: Mapped[str] = mapped_column(String(64))
+    token_hash: Mapped[str] = mapped_column(String(64))
+    reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    enterprise_prefix: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        Index(
+            "uq_applications_holding_uscc",
+            "uscc",
+            unique=True,
+            postgresql_where=text(HOLDING_STATES),
+            sqlite_where=text(HOLDING_STATES),
+        ),
+    )
+
+
+class ApplicationTransitionRow(Base):
+    """The audit trail of applications: every state change, by whom, when, from and to, and why."""
+
+    __tablename__ = "application_transitions"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    application_id: Mapped[str] = mapped_column(String(32), index=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    actor: Mapped[str] = mapped_column(String(400))
+    from_state: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    to_state: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
 handles = HandleRow.__table__
 enterprises = EnterpriseRow.__table__
 audit = AuditRow.__table__
@@ -229,3 +290,5 @@ search_entries = SearchEntryRow.__table__
 gs1_keys = Gs1KeyRow.__table__
 outbox = OutboxRow.__table__
 web_sessions = WebSessionRow.__table__
+applications = ApplicationRow.__table__
+application_transitions = ApplicationTransitionRow.__table__

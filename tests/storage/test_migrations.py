@@ -82,6 +82,8 @@ async def test_migrated_schema_matches_metadata(engines: Engines) -> None:
         "gs1_keys",
         "outbox",
         "web_sessions",
+        "applications",
+        "application_transitions",
         "alembic_version",
     }
 
@@ -96,7 +98,7 @@ async def test_migrate_is_idempotent(engines: Engines) -> None:
         versions = (await conn.execute(text("SELECT version_num FROM alembic_version"))).scalars().all()
         kept = (await conn.execute(text("SELECT value FROM node_meta WHERE key = 'probe'"))).scalar()
         diff = await conn.run_sync(_schema_diff)
-    assert versions == ["0007"]
+    assert versions == ["0008"]
     assert kept == "kept"  # a second run neither recreates nor wipes tables
     assert diff == []
 
@@ -113,6 +115,7 @@ async def test_expected_indexes_exist(engines: Engines) -> None:
         log_entry_key = await conn.run_sync(_primary_key, "log_entries")
         log_node_key = await conn.run_sync(_primary_key, "log_nodes")
         outbox_indexes = await conn.run_sync(_indexes, "outbox")
+        application_indexes = await conn.run_sync(_indexes, "applications")
     assert ("handle",) in handle_uniques
     assert handle_indexes["ix_handles_prefix_handle"] == (("prefix", "handle"), False)
     assert {("uscc",), ("prefix",), ("number",)} <= enterprise_uniques
@@ -122,7 +125,9 @@ async def test_expected_indexes_exist(engines: Engines) -> None:
     assert log_indexes["ix_log_entries_handle_seq"] == (("handle", "seq"), False)
     assert log_entry_key == ("seq",)  # one leaf per sequence number: the log has no forks
     assert log_node_key == ("level", "idx")
-    assert outbox_indexes["ix_outbox_undelivered"] == (("seq",), False)
+    assert outbox_indexes["ix_outbox_undelivered"] == (("channel", "seq"), False)
+    # one open or approved application per USCC (a partial index: rejected ones may repeat)
+    assert application_indexes["uq_applications_holding_uscc"] == (("uscc",), True)
 
 
 async def test_unique_handle_is_enforced_by_the_database(engines: Engines) -> None:
