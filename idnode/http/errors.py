@@ -61,6 +61,12 @@ STATUS_BY_ERROR: dict[type[IdnodeError], int] = {
 RESPONSE_CODE_BY_HTTP: dict[int, int] = {404: 100, 405: 4, 413: 4, 400: 4}
 
 
+def error_status(exc: IdnodeError) -> int:
+    """The HTTP status of an error: its own (``STATUS_BY_ERROR``), else its responseCode's."""
+    found = next((STATUS_BY_ERROR[c] for c in type(exc).__mro__ if c in STATUS_BY_ERROR), None)
+    return found or http_status(exc.response_code)
+
+
 def http_status(response_code: int, *, resolve: bool = False) -> int:
     if response_code == 200:
         return 200 if resolve else 400
@@ -107,7 +113,7 @@ async def error_middleware(
         return await handler(request)
     except IdnodeError as exc:
         handle = request.match_info.get("handle")
-        status = next((STATUS_BY_ERROR[c] for c in type(exc).__mro__ if c in STATUS_BY_ERROR), None)
+        status = error_status(exc)
         retry_after = exc.retry_after if isinstance(exc, LoginThrottled) else 1
         return error_response(exc.response_code, exc.message, status, handle, retry_after)
     except web.HTTPException as exc:

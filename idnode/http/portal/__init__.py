@@ -8,7 +8,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from idnode.http.portal import account, console, identifiers, upload
+from idnode.http.portal import account, applying, console, identifiers, review, upload
 from idnode.http.portal.pages import page_middleware, setup_templates
 
 __all__ = ["page_middleware", "routes", "setup"]
@@ -19,7 +19,9 @@ routes = [
     *account.routes,
     *identifiers.routes,
     *upload.routes,
+    *applying.routes,
     *console.routes,
+    *review.routes,
     web.static("/portal/static", STATIC),
 ]
 

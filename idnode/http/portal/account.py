@@ -11,12 +11,13 @@ from aiohttp import web
 from idnode.http.keys import SESSIONS, STATS
 from idnode.http.portal.messages import translator
 from idnode.http.portal.pages import (
-    LOGIN_CSRF_COOKIE,
+    FORM_CSRF_COOKIE,
     SESSION_COOKIE,
     checked_form,
     current_session,
+    form_csrf,
+    form_csrf_ok,
     language,
-    login_csrf,
     render,
     require_session,
     set_cookie,
@@ -40,11 +41,11 @@ def parse_username(text: str) -> tuple[int, str]:
 async def _login_page(
     request: web.Request, area: str, *, message: str = "", status: int = 200
 ) -> web.Response:
-    token = login_csrf(request)
+    token = form_csrf(request)
     response = await render(
         request, "login.html", {"area": area, "login_csrf": token, "message": message}, status=status
     )
-    set_cookie(request, response, LOGIN_CSRF_COOKIE, token)
+    set_cookie(request, response, FORM_CSRF_COOKIE, token)
     return response
 
 
@@ -57,8 +58,7 @@ async def login_submit(request: web.Request) -> web.Response:
     area = "console" if request.path.startswith("/console") else "portal"
     t = translator(language(request))
     form = await request.post()
-    sent, expected = form.get("csrf"), request.cookies.get(LOGIN_CSRF_COOKIE)
-    if not expected or sent != expected:
+    if not form_csrf_ok(request, form.get("csrf")):
         return await _login_page(request, area, message=t("csrf_failed"), status=403)
     try:
         index, handle = parse_username(str(form.get("username", "")))
@@ -71,12 +71,12 @@ async def login_submit(request: web.Request) -> web.Response:
         return response
     except (AuthenticationNeeded, IdnodeError):
         return await _login_page(request, area, message=t("wrong_credentials"), status=401)
-    home = "/console" if session.principal.is_operator else "/portal/identifiers"
+    home = "/console/applications" if session.principal.is_operator else "/portal/identifiers"
     response = web.HTTPSeeOther(home)
     set_cookie(
         request, response, SESSION_COOKIE, token, max_age=int(request.app[SESSIONS].lifetime.total_seconds())
     )
-    response.del_cookie(LOGIN_CSRF_COOKIE, path="/")
+    response.del_cookie(FORM_CSRF_COOKIE, path="/")
     raise response
 
 

@@ -19,7 +19,7 @@ PAGE_SIZE = 50
 
 async def console_home(request: web.Request) -> web.Response:
     await require_session(request, operator=True)
-    raise web.HTTPSeeOther("/console/enterprises")
+    raise web.HTTPSeeOther("/console/applications")
 
 
 async def enterprise_list(request: web.Request) -> web.Response:

@@ -7,6 +7,7 @@ answers and errors to HTML; they hold no business rules and no SQL.
 
 from __future__ import annotations
 
+import hmac
 import secrets
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -17,14 +18,14 @@ import jinja2
 from aiohttp import web
 from multidict import MultiDictProxy
 
-from idnode.http.errors import http_status
+from idnode.http.errors import error_status
 from idnode.http.keys import SESSIONS
 from idnode.http.portal.messages import DEFAULT_LANGUAGE, LANGUAGES, translator
 from idnode.model.errors import IdnodeError
 from idnode.sessions import WebSession
 
 SESSION_COOKIE = "idnode_session"
-LOGIN_CSRF_COOKIE = "idnode_login_csrf"  # double-submit token of the sign-in forms (before a session)
+FORM_CSRF_COOKIE = "idnode_form_csrf"  # double-submit token of the forms used before a session
 LANGUAGE_COOKIE = "idnode_lang"
 PAGE_PREFIXES = ("/portal", "/console")
 _SESSION = web.RequestKey("web_session", object)
@@ -95,9 +96,16 @@ async def checked_form(request: web.Request, session: WebSession) -> MultiDictPr
     return form
 
 
-def login_csrf(request: web.Request) -> str:
-    """The sign-in form's token: the one the browser holds in its cookie, or a new one."""
-    return request.cookies.get(LOGIN_CSRF_COOKIE) or secrets.token_urlsafe(32)
+def form_csrf(request: web.Request) -> str:
+    """The token of a form shown without a session (sign-in, application): the one the browser holds
+    in its cookie, or a new one (set it with ``set_cookie``)."""
+    return request.cookies.get(FORM_CSRF_COOKIE) or secrets.token_urlsafe(32)
+
+
+def form_csrf_ok(request: web.Request, sent: object) -> bool:
+    """Whether a form sent without a session carries the token of its browser's cookie."""
+    expected = request.cookies.get(FORM_CSRF_COOKIE)
+    return bool(expected) and isinstance(sent, str) and hmac.compare_digest(expected.encode(), sent.encode())
 
 
 def switch_language_url(request: web.Request, lang: str) -> str:
@@ -146,9 +154,7 @@ async def page_middleware(
     try:
         response = await handler(request)
     except IdnodeError as exc:
-        response = await render(
-            request, "error.html", {"message": exc.message}, status=http_status(exc.response_code)
-        )
+        response = await render(request, "error.html", {"message": exc.message}, status=error_status(exc))
     except (web.HTTPForbidden, web.HTTPNotFound) as exc:
         key = exc.text if exc.text in ("csrf_failed", "operator_only") else "not_found"
         t = translator(language(request))
