@@ -3,6 +3,7 @@ the login form and sends each form with the CSRF token of the page it came from.
 
 from __future__ import annotations
 
+import base64
 import html
 import re
 from itertools import count
@@ -54,6 +55,7 @@ class Portal:
         self.node = node
         self.http = requests.Session()
         self.page = ""
+        self.status = 0
 
     def get(self, path: str, **kwargs: Any) -> requests.Response:
         answer = self.http.get(self.node.url + path, timeout=60, **kwargs)
@@ -75,6 +77,38 @@ class Portal:
     def sign_in(self, username: str, secret: str, area: str = "portal") -> requests.Response:
         self.get(f"/{area}/login")
         return self.post(f"/{area}/login", {"username": username, "secret": secret})
+
+
+PNG = base64.b64decode(  # a 1x1 PNG: a licence file the node accepts by its magic bytes
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
+)
+
+
+def application_fields(**changes: str) -> dict[str, str]:
+    """A complete application (a fresh USCC each time)."""
+    return {
+        "name": "盐城申请企业",
+        "uscc": make_uscc(next(_serial)),
+        "district": "盐都区",
+        "industry": "C34",
+        "contact_name": "张三",
+        "contact_phone": "13812345678",
+        "contact_email": "zhang@example.com",
+        "intended_use": "产品追溯",
+        **changes,
+    }
+
+
+def apply(node: Server, fields: dict[str, str], licence: tuple[str, bytes] | None = ("l.png", PNG)) -> Portal:
+    """Fill in and send the application form as an applicant's browser does; the answer is ``.page``."""
+    applicant = Portal(node)
+    applicant.get("/portal/apply")
+    files = {"licence": licence} if licence else {"licence": ("", b"")}
+    answer = applicant.http.post(
+        f"{node.url}/portal/apply", data={"csrf": csrf_of(applicant.page), **fields}, files=files, timeout=30
+    )
+    applicant.page, applicant.status = answer.text, answer.status_code
+    return applicant
 
 
 def signed_in(node: Server, username: str, secret: str, area: str = "portal") -> Portal:
