@@ -97,3 +97,13 @@ def test_a_template_in_use_cannot_be_deleted(node: Server, console: Portal) -> N
     console.get("/console/templates")
     refused = console.post("/console/templates/delete", {"ref": "generic-product@1"})
     assert refused.status_code == 400 and "used" in marked(refused.text, "message")[0]
+
+
+def test_a_console_session_opens_the_dashboard_and_an_enterprise_session_does_not(
+    node: Server, console: Portal
+) -> None:
+    assert console.get("/dashboard").status_code == 200
+    assert console.get("/api/stats").json()["enterprises"]["total"] >= 0
+    enterprise = signed_in(node, *onboard(node))
+    assert enterprise.get("/api/stats").status_code == 403
+    assert Portal(node).get("/dashboard").status_code == 401
