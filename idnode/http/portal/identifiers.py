@@ -4,7 +4,6 @@ template form, edit, delete. Each action is the core call the JSON API makes for
 from __future__ import annotations
 
 import io
-from typing import Any
 from urllib.parse import quote, urlencode
 
 import segno
@@ -23,6 +22,7 @@ from idnode.http.portal.forms import (
 from idnode.http.portal.pages import checked_form, language, render, require_session
 from idnode.model.errors import IdnodeError, InvalidHandle, TemplateNotFound
 from idnode.model.identifier import Identifier
+from idnode.model.record import Record
 from idnode.model.template import Template
 from idnode.search import SearchTerm
 from idnode.sessions import WebSession
@@ -211,21 +211,20 @@ async def register_submit(request: web.Request) -> web.Response:
     return await _save(request, session, template, answers, None)
 
 
-async def _record_template(request: web.Request, identifier: Identifier, session: WebSession) -> Any:
-    resolution = await request.app[RESOLVER].resolve(identifier, principal=session.principal)
-    ref = next((v.data for v in resolution.values if v.type == "TEMPLATE"), "")
+async def _record_template(request: web.Request, record: Record) -> Template | None:
+    """The template version the record names, None without one (or if it has been deleted)."""
+    ref = next((v.data for v in record.values if v.type == "TEMPLATE" and isinstance(v.data, str)), "")
     try:
-        template = await _chosen_template(request, ref if isinstance(ref, str) else "")
+        return await _chosen_template(request, ref)
     except TemplateNotFound:
-        template = None
-    return resolution, template
+        return None
 
 
 async def edit_form(request: web.Request) -> web.Response:
     session = await require_session(request)
     identifier = own_identifier(session, request.query.get("h", ""))
     record = await request.app[RESOLVER].record(identifier)
-    _, template = await _record_template(request, identifier, session)
+    template = await _record_template(request, record)
     return await _form_page(request, template=template, answers=form_values(record), handle=str(identifier))
 
 
@@ -233,7 +232,7 @@ async def edit_submit(request: web.Request) -> web.Response:
     session = await require_session(request)
     identifier = own_identifier(session, request.query.get("h", ""))
     form = await checked_form(request, session)
-    _, template = await _record_template(request, identifier, session)
+    template = await _record_template(request, await request.app[RESOLVER].record(identifier))
     answers = {k: v for k, v in submitted(form).items() if k not in ("csrf", "template", "suffix")}
     answers["suffix"] = identifier.suffix
     return await _save(request, session, template, answers, str(identifier))
