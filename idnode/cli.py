@@ -1,5 +1,5 @@
-"""The ``idnode`` command: init, serve, enterprise, templates, import, resolve, dns-name, stats, demo,
-reindex, keys, verify.
+"""The ``idnode`` command: init, serve, enterprise, applications, templates, import, resolve, dns-name,
+stats, demo, reindex, keys, verify.
 
 Commands that change the node run on the node's own machine against its data directory (or ``--db``)
 and act as the operator, through the same registry as the HTTP API.
@@ -23,7 +23,7 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from idnode import cli_import, cli_keys
+from idnode import cli_applications, cli_import, cli_keys
 from idnode.config import Settings, load_settings
 from idnode.core import Core, open_core
 from idnode.csvout import flattened, to_csv
@@ -395,6 +395,7 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser(
         "reindex", parents=[common, output], help="rebuild the search entries and GS1 keys of every record"
     )
+    cli_applications.add_parser(sub, common, output)
     cli_import.add_parser(sub, common, output)
     cli_keys.add_parsers(sub, common, output)
     return parser
@@ -429,6 +430,12 @@ async def cmd_verify(args: argparse.Namespace) -> int:
     return 0 if all(r.ok for r in reports) else 1
 
 
+async def cmd_applications(args: argparse.Namespace) -> int:
+    result = await cli_applications.cmd_applications(args, _settings(args))
+    _emit_json(result) if args.json else cli_applications.print_result(result)
+    return 0
+
+
 async def cmd_import(args: argparse.Namespace) -> int:
     result = await cli_import.cmd_import(args, _settings(args))
     _emit_json(result) if args.json else cli_import.print_summary(result)
@@ -438,6 +445,7 @@ async def cmd_import(args: argparse.Namespace) -> int:
 COMMANDS: dict[str, Callable[[argparse.Namespace], Awaitable[int]]] = {
     "init": cmd_init,
     "enterprise": cmd_enterprise,
+    "applications": cmd_applications,
     "templates": cmd_templates,
     "import": cmd_import,
     "resolve": cmd_resolve,

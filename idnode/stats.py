@@ -11,9 +11,10 @@ from typing import Any
 
 from idnode.config import Settings
 from idnode.forecast import target_report
+from idnode.model.application import State
 from idnode.model.enterprise import EnterpriseStatus
 from idnode.model.errors import ProtocolError
-from idnode.storage.repository import Repository, today, utcnow
+from idnode.storage.repository import UPSTREAM, Repository, today, utcnow
 
 METRICS = ("enterprises", "identifiers", "resolutions")
 INTERVALS = ("day", "month")
@@ -31,8 +32,10 @@ class Stats:
         self.quotas = settings.district_quotas
 
     async def summary(self) -> dict[str, Any]:
-        """Enterprises (total, active, suspended), identifiers, resolutions, progress toward the target."""
+        """Enterprises (total, active, suspended), identifiers, resolutions, progress toward the target,
+        and applications by state (not counted as enterprises until approved)."""
         by_status = await self.repository.enterprise_counts()
+        applications = await self.repository.application_counts()
         resolved, resolved_today = await self.repository.resolution_totals(today())
         total = sum(by_status.values())
         return {
@@ -42,6 +45,7 @@ class Stats:
                 "suspended": by_status.get(EnterpriseStatus.SUSPENDED.value, 0),
             },
             "identifiers": await self.repository.count_identifiers(),
+            "applications": {state.value: applications.get(state.value, 0) for state in State},
             "resolutions": {"total": resolved, "today": resolved_today},
             "target": {
                 "enterprises": self.target,
@@ -67,10 +71,10 @@ class Stats:
             ],
         }
 
-    async def upstream_backlog(self) -> dict[str, Any]:
-        """Reports not yet acknowledged by the upstream node: how many, and how many seconds ago the
-        oldest of them was queued (0 when there are none)."""
-        pending, oldest = await self.repository.report_backlog()
+    async def backlog(self, channel: str = UPSTREAM) -> dict[str, Any]:
+        """Messages of an outbox channel not yet delivered (by default reports the upstream node has not
+        acknowledged): how many, and how many seconds ago the oldest of them was queued (0 if none)."""
+        pending, oldest = await self.repository.report_backlog(channel)
         age = (utcnow() - oldest).total_seconds() if oldest is not None else 0.0
         return {"pending": pending, "oldest_age_seconds": max(age, 0.0)}
 

@@ -4,6 +4,7 @@ operator's onboarding path, the audit trail and the queued notifications."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from collections.abc import AsyncIterator
 from typing import Any
@@ -275,3 +276,12 @@ async def test_bad_fields_are_refused_and_leave_nothing(core: Core, changes: dic
         await core.applications.submit(fields(**changes), licence)
     assert (await core.applications.list_applications(None, 0, 10))[0] == 0
     assert not list(core.settings.licences_path.iterdir())
+
+
+async def test_concurrent_submissions_of_one_uscc_make_one_application(core: Core) -> None:
+    serial = next(_serial)
+    results = await asyncio.gather(*(submit(core, serial=serial) for _ in range(4)), return_exceptions=True)
+    made = [r for r in results if not isinstance(r, BaseException)]
+    assert len(made) == 1
+    assert all(isinstance(r, ApplicationExists) for r in results if isinstance(r, BaseException))
+    assert len(list(core.settings.licences_path.iterdir())) == 1  # the refused ones kept no file

@@ -155,7 +155,7 @@ async def test_delivery_marks_only_what_it_is_told_and_counts_attempts(core: Cor
         attempts = dict((await conn.exec_driver_sql("SELECT seq, attempts FROM outbox")).all())
     # An attempt on a report delivered already changes nothing.
     assert [attempts[r.seq] for r in [first, *rest]] == [1, 2, 1, 1]
-    backlog = await core.stats.upstream_backlog()
+    backlog = await core.stats.backlog()
     assert backlog["pending"] == 2 and 0 <= backlog["oldest_age_seconds"] < 60
 
 

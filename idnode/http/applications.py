@@ -16,6 +16,8 @@ from idnode.http.enterprises import admin_credential, json_body, operator_of
 from idnode.http.errors import json_response
 from idnode.http.keys import APPLICATIONS, SETTINGS
 from idnode.http.params import page_body, paging
+from idnode.licences import FORMATS
+from idnode.model import industry
 from idnode.model.application import Action, Application, Licence, State
 from idnode.model.errors import InvalidEnterprise, ProtocolError
 from idnode.model.permissions import Principal
@@ -76,6 +78,32 @@ async def submit(request: web.Request) -> web.Response:
     application, token = await applications.submit(fields, licence)
     body = {"responseCode": 1, "application": application.to_json(), "token": token}
     return json_response(body, 201)
+
+
+async def form(request: web.Request) -> web.Response:
+    """What an application form offers and accepts: districts, GB/T 4754 sections with their
+    divisions, and the licence file types and size limit."""
+    divisions = industry.divisions()
+    industries = [
+        {
+            "code": letter,
+            "name": name,
+            "divisions": [
+                {"code": letter + code, "name": division}
+                for code, (section, division) in divisions.items()
+                if section == letter
+            ],
+        }
+        for letter, name in industry.sections().items()
+    ]
+    settings = request.app[SETTINGS]
+    body = {
+        "responseCode": 1,
+        "districts": list(settings.districts),
+        "industries": industries,
+        "licence": {"types": [t for _, t, _ in FORMATS], "max_bytes": settings.licence_max_bytes},
+    }
+    return json_response(body)
 
 
 async def list_applications(request: web.Request) -> web.Response:
@@ -155,6 +183,7 @@ async def act(request: web.Request) -> web.Response:
 routes = [
     web.post("/api/applications", submit),
     web.get("/api/applications", list_applications),
+    web.get("/api/applications/form", form),
     web.get("/api/applications/{id}", show),
     web.get("/api/applications/{id}/licence", licence),
     web.post("/api/applications/{id}/{action:review|approve|reject|withdraw}", act),

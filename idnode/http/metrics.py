@@ -24,6 +24,7 @@ from idnode.http import fastpath
 from idnode.http.keys import METRICS, MIRROR, RESOLVER, STATS
 from idnode.http.stats import require_stats_reader
 from idnode.mirror import MirrorStatus
+from idnode.storage.repository import NOTIFY, UPSTREAM
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
@@ -53,8 +54,31 @@ class Metrics:
             registry=self.registry,
         )
         self.gauges: dict[str, Any] = {}  # the statistics summary, read just before each scrape
-        self.upstream: dict[str, Any] = {}  # the upstream backlog, read just before each scrape
+        # the outbox backlogs (upstream reports, notifications), read just before each scrape
+        self.backlogs: dict[str, dict[str, Any]] = {}
         self.registry.register(_ScrapeTimeCollector(self))
+
+
+# The outbox channels' backlog gauges: channel, then (name, help) of the pending count and of the age
+# of the oldest pending message.
+BACKLOGS = (
+    (
+        UPSTREAM,
+        ("idnode_upstream_pending_reports", "Reports the upstream node has not acknowledged yet."),
+        (
+            "idnode_upstream_oldest_pending_seconds",
+            "Age of the oldest report the upstream node has not acknowledged (0 if none).",
+        ),
+    ),
+    (
+        NOTIFY,
+        ("idnode_notifications_pending", "Application notifications not delivered yet."),
+        (
+            "idnode_notifications_oldest_pending_seconds",
+            "Age of the oldest application notification not delivered yet (0 if none).",
+        ),
+    ),
+)
 
 
 class _ScrapeTimeCollector(Collector):
@@ -106,18 +130,17 @@ class _ScrapeTimeCollector(Collector):
             yield GaugeMetricFamily(
                 "idnode_identifiers", "Registered identifiers.", value=gauges["identifiers"]
             )
-        upstream = self.metrics.upstream
-        if upstream:
-            yield GaugeMetricFamily(
-                "idnode_upstream_pending_reports",
-                "Reports the upstream node has not acknowledged yet.",
-                value=upstream["pending"],
+            applications = GaugeMetricFamily(
+                "idnode_applications", "Enterprises' applications, by state.", labels=["state"]
             )
-            yield GaugeMetricFamily(
-                "idnode_upstream_oldest_pending_seconds",
-                "Age of the oldest report the upstream node has not acknowledged (0 if none).",
-                value=upstream["oldest_age_seconds"],
-            )
+            for state, count in gauges["applications"].items():
+                applications.add_metric([state], count)
+            yield applications
+        for channel, (pending, pending_help), (oldest, oldest_help) in BACKLOGS:
+            backlog = self.metrics.backlogs.get(channel)
+            if backlog:
+                yield GaugeMetricFamily(pending, pending_help, value=backlog["pending"])
+                yield GaugeMetricFamily(oldest, oldest_help, value=backlog["oldest_age_seconds"])
 
 
 def _mirror_metrics(status: MirrorStatus) -> Iterator[Metric]:
@@ -190,7 +213,7 @@ async def get_metrics(request: web.Request) -> web.Response:
     await require_stats_reader(request)
     metrics = request.app[METRICS]
     metrics.gauges = await request.app[STATS].summary()
-    metrics.upstream = await request.app[STATS].upstream_backlog()
+    metrics.backlogs = {channel: await request.app[STATS].backlog(channel) for channel in (UPSTREAM, NOTIFY)}
     return web.Response(body=generate_latest(metrics.registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 

@@ -814,6 +814,13 @@ class Repository:
             ).all()
         return {status: count for status, count in rows}
 
+    async def application_counts(self) -> dict[str, int]:
+        """Applications by state."""
+        query = select(applications.c.state, func.count()).group_by(applications.c.state)
+        async with self.engines.reader.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return {state: count for state, count in rows}
+
     async def add_resolution_counts(self, day: date, counts: Mapping[str, int]) -> None:
         """Add ``counts`` (per enterprise prefix) to the stored resolution counts of ``day``."""
         rows = [{"day": day, "prefix": prefix, "count": n} for prefix, n in counts.items()]

@@ -4,7 +4,6 @@ the new enterprise's credential registers identifiers; upload limits; duplicates
 from __future__ import annotations
 
 import hashlib
-import itertools
 import re
 from pathlib import Path
 from typing import Any
@@ -12,69 +11,34 @@ from typing import Any
 import aiohttp
 import pytest
 
-from idnode.sample import make_uscc
 from tests.conftest import Server
-from tests.http.helpers import basic, get_json, onboard, operator, put_values
+from tests.http.helpers import (
+    PDF,
+    application_fields,
+    application_form,
+    apply,
+    basic,
+    get_json,
+    onboard,
+    operator,
+    post_json,
+    put_values,
+)
 
-PDF = b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + bytes(17)
 JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + bytes(32) + b"\xff\xd9"
 MAX_BYTES = 5 * 1024 * 1024  # the default licence_max_bytes
-_serial = itertools.count(700_001)
-
-
-def fields(**changes: Any) -> dict[str, str]:
-    serial = next(_serial)
-    return {
-        "name": f"盐城申请{serial}有限公司",
-        "uscc": make_uscc(serial),
-        "district": "盐南高新区",
-        "industry": "C3411",
-        "contact_name": "李经理",
-        "contact_phone": "0515-88886666",
-        "contact_email": f"li{serial}@example.com",
-        "intended_use": "产品追溯与供应链协同",
-        **changes,
-    }
-
-
-def form(values: dict[str, str], licence: bytes | None = PDF, **file: str) -> aiohttp.FormData:
-    data = aiohttp.FormData()
-    for name, value in values.items():
-        data.add_field(name, value)
-    if licence is not None:
-        data.add_field(
-            "licence",
-            licence,
-            filename=file.get("filename", "营业执照.pdf"),
-            content_type=file.get("content_type", "application/pdf"),
-        )
-    return data
 
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-async def post(session: aiohttp.ClientSession, url: str, **kwargs: Any) -> tuple[int, dict[str, Any]]:
-    async with session.post(url, **kwargs) as resp:
-        return resp.status, await resp.json()
-
-
-async def apply(
-    session: aiohttp.ClientSession, node: Server, data: aiohttp.FormData | None = None
-) -> tuple[str, str, dict[str, Any]]:
-    """Submit; return the application id, the applicant token and the application."""
-    status, body = await post(session, f"{node.url}/api/applications", data=data or form(fields()))
-    assert status == 201, body
-    return body["application"]["id"], body["token"], body["application"]
-
-
 async def step(
     session: aiohttp.ClientSession, node: Server, app_id: str, action: str, **body: Any
 ) -> dict[str, Any]:
     url = f"{node.url}/api/applications/{app_id}/{action}"
-    status, answer = await post(session, url, json=body or None, headers=operator(node))
+    status, answer = await post_json(session, url, json=body or None, headers=operator(node))
     assert status == 200, answer
     return answer
 
@@ -127,7 +91,9 @@ async def test_licence_download_for_operator_and_applicant_only(
     node: Server, session: aiohttp.ClientSession
 ) -> None:
     app_id, token, _ = await apply(
-        session, node, form(fields(), PNG, filename="scan.png", content_type="image/png")
+        session,
+        node,
+        application_form(application_fields(), PNG, filename="scan.png", content_type="image/png"),
     )
     _, other_token, _ = await apply(session, node)
     url = f"{node.url}/api/applications/{app_id}/licence"
@@ -160,7 +126,7 @@ async def test_type_is_taken_from_the_content(
     content_type: str,
     stored_type: str,
 ) -> None:
-    data = form(fields(), licence, filename=filename, content_type=content_type)
+    data = application_form(application_fields(), licence, filename=filename, content_type=content_type)
     _, _, application = await apply(session, node, data)
     assert application["licence"]["content_type"] == stored_type
 
@@ -178,13 +144,13 @@ async def test_type_is_taken_from_the_content(
 async def test_other_types_are_refused_with_415(
     node: Server, session: aiohttp.ClientSession, licence: bytes
 ) -> None:
-    values, before = fields(), await licence_files(node)
-    status, body = await post(
-        session, f"{node.url}/api/applications", data=form(values, licence, filename="x.pdf")
+    values, before = application_fields(), await licence_files(node)
+    status, body = await post_json(
+        session, f"{node.url}/api/applications", data=application_form(values, licence, filename="x.pdf")
     )
     assert status == 415 and "PDF, PNG or JPEG" in body["message"]
     assert await licence_files(node) == before
-    await apply(session, node, form(values))  # nothing was kept: the same USCC may apply
+    await apply(session, node, application_form(values))  # nothing was kept: the same USCC may apply
 
 
 async def licence_files(node: Server) -> list[str]:
@@ -194,13 +160,15 @@ async def licence_files(node: Server) -> list[str]:
 
 async def test_size_limit_413_and_nothing_kept(node: Server, session: aiohttp.ClientSession) -> None:
     before = await licence_files(node)
-    values = fields()
+    values = application_fields()
     too_big = PDF + bytes(MAX_BYTES + 1 - len(PDF))
-    status, body = await post(session, f"{node.url}/api/applications", data=form(values, too_big))
+    status, body = await post_json(
+        session, f"{node.url}/api/applications", data=application_form(values, too_big)
+    )
     assert status == 413 and body["responseCode"] == 4
     assert await licence_files(node) == before
     largest = PDF + bytes(MAX_BYTES - len(PDF))
-    _, _, application = await apply(session, node, form(values, largest))
+    _, _, application = await apply(session, node, application_form(values, largest))
     assert application["licence"]["size"] == MAX_BYTES
 
 
@@ -212,7 +180,7 @@ async def test_client_file_names_are_ignored(
     node: Server, session: aiohttp.ClientSession, filename: str
 ) -> None:
     before = set(await licence_files(node))
-    app_id, _, _ = await apply(session, node, form(fields(), PDF, filename=filename))
+    app_id, _, _ = await apply(session, node, application_form(application_fields(), PDF, filename=filename))
     added = set(await licence_files(node)) - before
     assert len(added) == 1 and re.fullmatch(r"[0-9a-f]{32}\.pdf", added.pop())
     assert not Path("/tmp/idnode-evil.pdf").exists()
@@ -224,15 +192,15 @@ async def test_client_file_names_are_ignored(
 async def test_malformed_submissions_are_refused(node: Server, session: aiohttp.ClientSession) -> None:
     url = f"{node.url}/api/applications"
     before = await licence_files(node)
-    status, body = await post(session, url, json=fields())
+    status, body = await post_json(session, url, json=application_fields())
     assert status == 400 and "multipart/form-data" in body["message"]
-    status, body = await post(session, url, data=form(fields(), None))
+    status, body = await post_json(session, url, data=application_form(application_fields(), None))
     assert status == 400 and "licence" in body["message"]
-    status, body = await post(session, url, data=form(fields(industry="X99")))
+    status, body = await post_json(session, url, data=application_form(application_fields(industry="X99")))
     assert status == 400 and "industry" in body["message"]
-    twice = form(fields())
+    twice = application_form(application_fields())
     twice.add_field("name", "另一个名称")
-    status, body = await post(session, url, data=twice)
+    status, body = await post_json(session, url, data=twice)
     assert status == 400 and "twice" in body["message"]
     assert await licence_files(node) == before
 
@@ -240,15 +208,15 @@ async def test_malformed_submissions_are_refused(node: Server, session: aiohttp.
 async def test_duplicate_uscc_and_reapplication_after_rejection(
     node: Server, session: aiohttp.ClientSession
 ) -> None:
-    values = fields()
-    app_id, token, _ = await apply(session, node, form(values))
-    status, body = await post(session, f"{node.url}/api/applications", data=form(values))
+    values = application_fields()
+    app_id, token, _ = await apply(session, node, application_form(values))
+    status, body = await post_json(session, f"{node.url}/api/applications", data=application_form(values))
     assert status == 409 and body["responseCode"] == 101
     assert "已有" in body["message"] and "already open" in body["message"]
     await step(session, node, app_id, "review")
     rejected = await step(session, node, app_id, "reject", reason="营业执照已过期 / licence expired")
     assert rejected["application"]["reason"] == "营业执照已过期 / licence expired"
-    again_id, _, again = await apply(session, node, form(values))
+    again_id, _, again = await apply(session, node, application_form(values))
     assert again_id != app_id and again["state"] == "submitted"
     status, shown = await get_json(session, f"{node.url}/api/applications/{app_id}", headers=bearer(token))
     assert shown["application"]["state"] == "rejected"
@@ -257,22 +225,22 @@ async def test_duplicate_uscc_and_reapplication_after_rejection(
 async def test_transitions_over_http(node: Server, session: aiohttp.ClientSession) -> None:
     app_id, token, _ = await apply(session, node)
     base = f"{node.url}/api/applications/{app_id}"
-    status, body = await post(session, f"{base}/approve", headers=operator(node))
+    status, body = await post_json(session, f"{base}/approve", headers=operator(node))
     assert status == 409 and body["responseCode"] == 2 and "submitted" in body["message"]
-    status, body = await post(session, f"{base}/review", headers=bearer(token))
+    status, body = await post_json(session, f"{base}/review", headers=bearer(token))
     assert status == 403
-    status, body = await post(session, f"{base}/review")
+    status, body = await post_json(session, f"{base}/review")
     assert status == 401
     await step(session, node, app_id, "review")
-    status, body = await post(session, f"{base}/reject", headers=operator(node))
+    status, body = await post_json(session, f"{base}/reject", headers=operator(node))
     assert status == 400 and "reason" in body["message"]
-    status, body = await post(
+    status, body = await post_json(
         session, f"{base}/withdraw", json={"reason": "改日再申请"}, headers=bearer(token)
     )
     assert status == 200 and body["application"]["state"] == "withdrawn"
-    status, body = await post(session, f"{base}/withdraw", headers=bearer(token))
+    status, body = await post_json(session, f"{base}/withdraw", headers=bearer(token))
     assert status == 409
-    status, body = await post(
+    status, body = await post_json(
         session, f"{node.url}/api/applications/{'0' * 32}/review", headers=operator(node)
     )
     assert status == 404
@@ -297,3 +265,37 @@ async def test_operator_lists_by_state(node: Server, session: aiohttp.ClientSess
     assert (await get_json(session, url))[0] == 401
     _, enterprise_admin = await onboard(session, node)
     assert (await get_json(session, url, headers=enterprise_admin))[0] == 403
+
+
+async def test_stats_and_metrics_count_applications_by_state(
+    node: Server, session: aiohttp.ClientSession
+) -> None:
+    async def figures() -> tuple[dict[str, int], str]:
+        _, stats = await get_json(session, f"{node.url}/api/stats", headers=operator(node))
+        async with session.get(f"{node.url}/metrics", headers=operator(node)) as resp:
+            return stats["applications"], await resp.text()
+
+    before, _ = await figures()
+    app_id, _, _ = await apply(session, node)
+    await step(session, node, app_id, "review")
+    after, metrics = await figures()
+    assert after["under_review"] == before["under_review"] + 1 and after["submitted"] == before["submitted"]
+    assert set(after) == {"submitted", "under_review", "approved", "rejected", "withdrawn"}
+    assert f'idnode_applications{{state="under_review"}} {float(after["under_review"])}' in metrics
+    assert re.search(r"^idnode_notifications_pending \d", metrics, re.MULTILINE)
+    assert re.search(r"^idnode_upstream_pending_reports \d", metrics, re.MULTILINE)
+
+
+async def test_the_form_lists_districts_industries_and_licence_limits(
+    node: Server, session: aiohttp.ClientSession
+) -> None:
+    status, body = await get_json(session, f"{node.url}/api/applications/form")  # no credentials needed
+    assert status == 200 and "盐南高新区" in body["districts"] and len(body["districts"]) == 11
+    sections = {s["code"]: s for s in body["industries"]}
+    assert len(sections) == 20 and sections["C"]["name"] == "制造业"
+    assert {"code": "C34", "name": "通用设备制造业"} in sections["C"]["divisions"]
+    assert len(sections["C"]["divisions"]) == 31
+    assert body["licence"] == {
+        "types": ["application/pdf", "image/png", "image/jpeg"],
+        "max_bytes": MAX_BYTES,
+    }
