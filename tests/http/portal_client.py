@@ -14,9 +14,11 @@ import requests
 
 from idnode.sample import make_uscc
 from tests.conftest import Server
+from tests.http.helpers import application_fields
 
 _CSRF = re.compile(r'name="csrf" value="([^"]*)"')
 _serial = count(7000)
+__all__ = ["PNG", "Portal", "application_fields", "apply", "csrf_of", "marked", "onboard", "signed_in"]
 
 
 def csrf_of(page: str) -> str:
@@ -82,21 +84,6 @@ class Portal:
 PNG = base64.b64decode(  # a 1x1 PNG: a licence file the node accepts by its magic bytes
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
 )
-
-
-def application_fields(**changes: str) -> dict[str, str]:
-    """A complete application (a fresh USCC each time)."""
-    return {
-        "name": "盐城申请企业",
-        "uscc": make_uscc(next(_serial)),
-        "district": "盐都区",
-        "industry": "C34",
-        "contact_name": "张三",
-        "contact_phone": "13812345678",
-        "contact_email": "zhang@example.com",
-        "intended_use": "产品追溯",
-        **changes,
-    }
 
 
 def apply(node: Server, fields: dict[str, str], licence: tuple[str, bytes] | None = ("l.png", PNG)) -> Portal:
