@@ -147,6 +147,7 @@ ZH: dict[str, str] = {
     "submitted_at": "提交时间",
     "admin_credential": "企业管理员账号（仅显示一次，请转交企业）",
     "show": "查询",
+    "industry_help": "行业代码：门类、大类、中类或小类，例如 C、C34、C341、C3411。",
 }
 
 EN: dict[str, str] = {
@@ -289,6 +290,7 @@ EN: dict[str, str] = {
     "submitted_at": "Submitted",
     "admin_credential": "Enterprise admin account (shown once: pass it on to the enterprise)",
     "show": "Show",
+    "industry_help": "Industry code: section, division, group or class, e.g. C, C34, C341, C3411.",
 }
 
 CATALOGUES = {"zh-CN": ZH, "en": EN}
