@@ -377,3 +377,21 @@ def test_markup_in_every_text_field_is_rendered_inert(
         for page in pages:
             assert payload not in page
         assert ESCAPED[n] in pages[0] and ESCAPED[n] in pages[2] and ESCAPED[n] in pages[4]
+
+
+def test_upload_json_lines_and_a_dry_run(node: Server, portal: Portal, enterprise: tuple[str, str]) -> None:
+    prefix = enterprise[0]
+    lines = '{"suffix":"J-1","url":"https://example.com/j1","metadata":{"型号":"离心泵"}}\n{"suffix":"J-2"}\n'
+    portal.get("/portal/upload")
+    dry = portal.http.post(
+        f"{node.url}/portal/upload",
+        data={"csrf": csrf_of(portal.page), "dry_run": "1"},
+        files={"file": ("rows.jsonl", lines)},
+        timeout=60,
+    )
+    assert marked(dry.text, "created") == ["2"] and resolve(node, f"{prefix}/J-1").status_code == 404
+    done = upload(portal, "rows.jsonl", lines)
+    assert (
+        marked(done.text, "created") == ["2"]
+        and "离心泵" in values_by_type(node, f"{prefix}/J-1")["METADATA"]
+    )
