@@ -1,5 +1,5 @@
 """Signed-in sessions (idnode.sessions) on SQLite and PostgreSQL: what a session token is worth after
-sign-in, logout, expiry and a password change, and failed sign-ins counted by the login throttle."""
+sign-in, logout, expiry and a password change or reset, and failed sign-ins counted by the login throttle."""
 
 from __future__ import annotations
 
@@ -58,7 +58,7 @@ async def test_a_wrong_secret_is_refused(core: Core) -> None:
         await core.sessions.sign_in(handle, 300, "wrong")
 
 
-async def test_changing_the_secret_ends_the_other_sessions(core: Core) -> None:
+async def test_changing_the_secret_renews_this_session_and_ends_the_others(core: Core) -> None:
     handle, secret = await enterprise(core, 5)
     mine, session = await core.sessions.sign_in(handle, 300, secret)
     other, _ = await core.sessions.sign_in(handle, 300, secret)
@@ -66,8 +66,9 @@ async def test_changing_the_secret_ends_the_other_sessions(core: Core) -> None:
         await core.sessions.change_secret(session, "not-the-secret", "a-long-new-secret")
     with pytest.raises(InvalidValue):
         await core.sessions.change_secret(session, secret, "short")
-    await core.sessions.change_secret(session, secret, "a-long-new-secret")
-    assert await core.sessions.current(mine) is not None and await core.sessions.current(other) is None
+    renewed, _ = await core.sessions.change_secret(session, secret, "a-long-new-secret")
+    assert await core.sessions.current(renewed) is not None
+    assert await core.sessions.current(mine) is None and await core.sessions.current(other) is None
     await core.registry.authenticate(handle, 300, "a-long-new-secret")
     with pytest.raises(AuthenticationNeeded):
         await core.registry.authenticate(handle, 300, secret)
@@ -82,3 +83,10 @@ async def test_failed_sign_ins_count_toward_the_login_throttle(core: Core) -> No
         await core.sessions.sign_in(handle, 300, secret, client="192.0.2.2")
     other, other_secret = await enterprise(core, 7)
     await core.sessions.sign_in(other, 300, other_secret, client="192.0.2.1")  # that account only
+
+
+async def test_a_secret_reset_elsewhere_ends_the_sessions(core: Core) -> None:
+    handle, secret = await enterprise(core, 8)
+    token, _ = await core.sessions.sign_in(handle, 300, secret)
+    await core.registry.reset_enterprise_secret(core.local_operator, handle.split("/")[0])
+    assert await core.sessions.current(token) is None

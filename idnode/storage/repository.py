@@ -78,6 +78,7 @@ class StoredSession(NamedTuple):
     handle: str
     key_index: int
     csrf: str
+    credential: str
     created_at: datetime
     expires_at: datetime
 

@@ -211,7 +211,8 @@ class OutboxRow(Base):
 
 class WebSessionRow(Base):
     """A signed-in browser session of the portal or console: only the SHA-256 of its cookie token is
-    kept, so the table cannot be used to sign in; the row is deleted at logout."""
+    kept, so the table cannot be used to sign in; the row is deleted at logout. ``credential`` ties
+    the session to the secret it was opened with: once that secret changes, the session is over."""
 
     __tablename__ = "web_sessions"
 
@@ -219,6 +220,7 @@ class WebSessionRow(Base):
     handle: Mapped[str] = mapped_column(String(400), index=True)
     key_index: Mapped[int] = mapped_column(Integer)
     csrf: Mapped[str] = mapped_column(String(64))
+    credential: Mapped[str] = mapped_column(String(64))  # SHA-256 of the secret's stored hash at sign-in
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 

@@ -128,6 +128,17 @@ def test_password_change_checks_the_current_one_and_signs_out_other_sessions(
     assert old.status_code == 401
 
 
+def test_the_operators_secret_reset_ends_the_enterprises_sessions(
+    node: Server, portal: Portal, enterprise: tuple[str, str]
+) -> None:
+    user, secret = node.operator
+    reset = requests.post(
+        f"{node.url}/api/enterprises/{enterprise[0]}/secret", auth=(quote(user, safe="/"), secret), timeout=30
+    )
+    assert reset.status_code == 200
+    assert portal.get("/portal/identifiers").url.endswith("/portal/login")
+
+
 def test_language_defaults_to_chinese_and_toggles_to_english(portal: Portal) -> None:
     page = portal.get("/portal/identifiers").text
     assert '<html lang="zh-CN">' in page and "我的标识" in page

@@ -73,9 +73,7 @@ async def login_submit(request: web.Request) -> web.Response:
         return await _login_page(request, area, message=t("wrong_credentials"), status=401)
     home = "/console/applications" if session.principal.is_operator else "/portal/identifiers"
     response = web.HTTPSeeOther(home)
-    set_cookie(
-        request, response, SESSION_COOKIE, token, max_age=int(request.app[SESSIONS].lifetime.total_seconds())
-    )
+    set_cookie(request, response, SESSION_COOKIE, token, max_age=_session_seconds(request))
     response.del_cookie(FORM_CSRF_COOKIE, path="/")
     raise response
 
@@ -107,6 +105,8 @@ async def _password_page(
 async def password_form(request: web.Request) -> web.Response:
     if await current_session(request) is None:
         raise web.HTTPSeeOther("/portal/login")
+    if request.query.get("changed"):
+        return await _password_page(request, translator(language(request))("secret_changed"), done=True)
     return await _password_page(request)
 
 
@@ -120,12 +120,18 @@ async def password_submit(request: web.Request) -> web.Response:
     if new != str(form.get("repeat", "")):
         return await _password_page(request, t("secrets_differ"), status=400)
     try:
-        await request.app[SESSIONS].change_secret(session, current, new, client=request.remote)
+        token, _ = await request.app[SESSIONS].change_secret(session, current, new, client=request.remote)
     except AuthenticationNeeded:
         return await _password_page(request, t("wrong_credentials"), status=400)
     except IdnodeError as exc:
         return await _password_page(request, exc.message, status=400)
-    return await _password_page(request, t("secret_changed"), done=True)
+    response = web.HTTPSeeOther("/portal/password?changed=1")  # with the new session's cookie
+    set_cookie(request, response, SESSION_COOKIE, token, max_age=_session_seconds(request))
+    raise response
+
+
+def _session_seconds(request: web.Request) -> int:
+    return int(request.app[SESSIONS].lifetime.total_seconds())
 
 
 async def statistics(request: web.Request) -> web.Response:

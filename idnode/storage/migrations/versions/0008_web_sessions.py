@@ -21,6 +21,7 @@ def upgrade() -> None:
         sa.Column("handle", sa.String(length=400), nullable=False),
         sa.Column("key_index", sa.Integer(), nullable=False),
         sa.Column("csrf", sa.String(length=64), nullable=False),
+        sa.Column("credential", sa.String(length=64), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("token_hash", name=op.f("pk_web_sessions")),
