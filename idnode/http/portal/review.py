@@ -58,7 +58,6 @@ async def licence(request: web.Request) -> web.FileResponse:
         "Content-Type": application.licence.content_type,
         "Content-Disposition": f'inline; filename="{application.id}{path.suffix}"',
         "X-Content-Type-Options": "nosniff",
-        "Content-Security-Policy": "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'",
     }
     return web.FileResponse(path, headers=headers)
 
