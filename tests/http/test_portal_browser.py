@@ -55,7 +55,9 @@ class Journey:
 
         page = self.browser.find_element(By.TAG_NAME, "html")
         self.browser.find_element(By.CSS_SELECTOR, f'[data-testid="{testid}"]').click()
-        WebDriverWait(self.browser, 30).until(expected_conditions.staleness_of(page))
+        wait = WebDriverWait(self.browser, 60)
+        wait.until(expected_conditions.staleness_of(page))
+        wait.until(lambda b: b.execute_script("return document.readyState") == "complete")  # images too
 
     def text(self, testid: str) -> str:
         """The text of an element, waiting for it (a streamed page may still be arriving)."""
