@@ -49,14 +49,22 @@ class Journey:
 
     def click(self, testid: str) -> None:
         """Click a button that sends a form, and wait for the next page."""
+        from selenium.common.exceptions import WebDriverException
         from selenium.webdriver.common.by import By
-        from selenium.webdriver.support import expected_conditions
         from selenium.webdriver.support.ui import WebDriverWait
 
         page = self.browser.find_element(By.TAG_NAME, "html")
         self.browser.find_element(By.CSS_SELECTOR, f'[data-testid="{testid}"]').click()
+
+        def replaced(_: Any) -> bool:
+            try:
+                page.is_enabled()
+            except WebDriverException:  # stale, or (chromedriver) "does not belong to the document"
+                return True
+            return False
+
         wait = WebDriverWait(self.browser, 60)
-        wait.until(expected_conditions.staleness_of(page))
+        wait.until(replaced)
         wait.until(lambda b: b.execute_script("return document.readyState") == "complete")  # images too
 
     def text(self, testid: str) -> str:
