@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -303,8 +304,6 @@ def test_upload_refuses_other_file_types_and_keeps_the_name_out_of_paths(
 
 @pytest.fixture(scope="module")
 def small_upload_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    import os
-
     os.environ["IDNODE_PORTAL_UPLOAD_BYTES"] = "2048"
     try:
         running = start_server(tmp_path_factory.mktemp("small"))
