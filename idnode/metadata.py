@@ -88,7 +88,8 @@ class RecordMetadata:
         named = "; ".join(f"{pointer or '(root)'}: {reason}" for pointer, reason in problems[:MAX_REPORTED])
         more = len(problems) - MAX_REPORTED
         tail = f"; and {more} more" if more > 0 else ""
-        return InvalidValue(f"METADATA {named}{tail} (template {self.ref}).")
+        # Every problem by pointer, so that a form can show each next to its field.
+        return InvalidValue(f"METADATA {named}{tail} (template {self.ref}).", problems=problems)
 
 
 def _parsed(record: Record) -> RecordMetadata | InvalidValue:

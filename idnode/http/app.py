@@ -16,6 +16,7 @@ from idnode.http import (
     handles,
     metrics,
     node,
+    portal,
     search,
     stats,
     templates,
@@ -34,6 +35,7 @@ from idnode.http.keys import (
     REGISTRY,
     RESOLVER,
     SEARCHER,
+    SESSIONS,
     SETTINGS,
     STATS,
     TEMPLATES,
@@ -52,7 +54,7 @@ async def allow_cross_origin_reads(request: web.Request, response: web.StreamRes
 def create_app(settings: Settings) -> web.Application:
     """Build the node's HTTP application; the database is opened (and migrated) on startup."""
     app = web.Application(
-        middlewares=[metrics_middleware, error_middleware, limits_middleware],
+        middlewares=[metrics_middleware, error_middleware, limits_middleware, portal.page_middleware],
         client_max_size=settings.max_body_bytes,
     )
     app[SETTINGS] = settings
@@ -68,6 +70,7 @@ def create_app(settings: Settings) -> web.Application:
             app[KEYRING], app[LOG], app[TEMPLATES] = opened.keyring, opened.log, opened.templates
             app[SEARCHER], app[GS1_RESOLVER] = opened.searcher, opened.gs1
             app[IMPORTER], app[APPLICATIONS] = opened.importer, opened.applications
+            app[SESSIONS] = opened.sessions
             yield
 
     app.cleanup_ctx.append(core)
@@ -86,6 +89,8 @@ def create_app(settings: Settings) -> web.Application:
             *metrics.routes,
             *dashboard.routes,
             *gs1.routes,
+            *portal.routes,
         ]
     )
+    portal.setup(app)
     return app

@@ -14,6 +14,7 @@ from idnode.mirror import MirrorFollower
 from idnode.registry import Registry
 from idnode.resolver import Resolver
 from idnode.search import Searcher
+from idnode.sessions import Sessions
 from idnode.stats import Stats
 from idnode.templates import TemplateCatalog
 from idnode.translog import TransparencyLog
@@ -29,6 +30,7 @@ KEYRING = web.AppKey("keyring", KeyRing)
 LOG = web.AppKey("log", TransparencyLog)
 TEMPLATES = web.AppKey("templates", TemplateCatalog)
 IMPORTER = web.AppKey("importer", Importer)
+SESSIONS = web.AppKey("sessions", Sessions)
 METRICS = web.AppKey("metrics", "Metrics")
 MIRROR = web.AppKey("mirror", MirrorFollower)  # only on a mirror
 CLIENTS = web.AppKey("clients", Clients)  # client addresses and rate limits, shared with the fast path

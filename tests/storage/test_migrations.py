@@ -81,6 +81,7 @@ async def test_migrated_schema_matches_metadata(engines: Engines) -> None:
         "search_entries",
         "gs1_keys",
         "outbox",
+        "web_sessions",
         "applications",
         "application_transitions",
         "alembic_version",
@@ -97,7 +98,7 @@ async def test_migrate_is_idempotent(engines: Engines) -> None:
         versions = (await conn.execute(text("SELECT version_num FROM alembic_version"))).scalars().all()
         kept = (await conn.execute(text("SELECT value FROM node_meta WHERE key = 'probe'"))).scalar()
         diff = await conn.run_sync(_schema_diff)
-    assert versions == ["0007"]
+    assert versions == ["0008"]
     assert kept == "kept"  # a second run neither recreates nor wipes tables
     assert diff == []
 
