@@ -87,9 +87,11 @@ class CellCoercion:
                 self._kinds[name] = kinds
 
     def __call__(self, cells: Mapping[str, str]) -> dict[str, Any]:
-        """The cells converted; raise InvalidValue naming the field when a cell fits none of its
-        types, or two cells fill one property."""
+        """The cells converted. Raise InvalidValue naming the fields whose cells fit none of their
+        types (all of them, also as ``details['problems']``: (JSON Pointer, reason) pairs, so a form
+        can mark each), or when two cells fill one property."""
         out: dict[str, Any] = {}
+        problems: list[tuple[str, str]] = []
         for label, text in cells.items():
             name = self._names.get(label, label)
             if name in out:
@@ -101,8 +103,9 @@ class CellCoercion:
                 if value is not _NOT:
                     break
             if value is _NOT:
-                raise InvalidValue(
-                    f"Field {name!r}: {text!r} is not a valid {' or '.join(map(str, kinds or ()))}."
-                )
+                problems.append((name, f"{text!r} is not a valid {' or '.join(map(str, kinds or ()))}"))
             out[name] = value
+        if problems:
+            named = "; ".join(f"Field {name!r}: {reason}" for name, reason in problems)
+            raise InvalidValue(f"{named}.", problems=[(f"/{name}", reason) for name, reason in problems])
         return out

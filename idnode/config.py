@@ -94,6 +94,8 @@ class Settings:
     tls_cert: Path | None = None  # PEM certificate (chain): serve HTTPS instead of HTTP
     tls_key: Path | None = None  # its PEM private key
     require_tls_for_credentials: bool = True  # refuse credentials over plain HTTP except from loopback
+    session_minutes: int = 480  # how long a portal or console sign-in lasts (a shift)
+    portal_upload_bytes: int = 100 * 1024 * 1024  # largest file the portal's bulk upload accepts
     licence_max_bytes: int = 5 * 1024 * 1024  # largest business-licence upload (PDF, PNG, JPEG)
     licences_dir: Path | None = None  # where licence files are kept; None = <data_dir>/licences
     notifier: str = "log"  # how application notifications go out: log | webhook | smtp

@@ -6,6 +6,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 
 import aiohttp
 
@@ -28,6 +29,7 @@ from idnode.referral import referrer_for
 from idnode.registry import SECKEY_INDEX, Registry
 from idnode.resolver import Resolver
 from idnode.search import Searcher
+from idnode.sessions import Sessions
 from idnode.snms import Snms
 from idnode.stats import Stats
 from idnode.storage.engine import create_engines, migrate
@@ -54,6 +56,7 @@ class Core:
     log: TransparencyLog
     templates: TemplateCatalog
     snms: Snms
+    sessions: Sessions
     applications: Applications
     operator_secret: str | None  # set only when this start created the operator credential
     session: aiohttp.ClientSession | None  # for requests to other nodes, when there are any to make
@@ -117,6 +120,7 @@ async def open_core(settings: Settings) -> AsyncIterator[Core]:
             log=TransparencyLog(repository, keyring.active_key, mirrored=bool(settings.mirror_of)),
             templates=templates,
             snms=Snms.build(bulk, resolver, data_templates),
+            sessions=Sessions(repository, registry, timedelta(minutes=settings.session_minutes)),
             applications=Applications(
                 registry, LicenceStore(settings.licences_path, settings.licence_max_bytes)
             ),

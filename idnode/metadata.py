@@ -88,10 +88,10 @@ class RecordMetadata:
         if template is None:
             return InvalidValue(f"TEMPLATE {self.ref}: no such template version on this node.")
         if self.content is not None:
-            problems = [
-                f"{pointer or '(root)'}: {reason}" for pointer, reason in template.problems(self.content)
-            ]
-            return _refused("METADATA", problems, self.ref)
+            problems = template.problems(self.content)
+            texts = [f"{pointer or '(root)'}: {reason}" for pointer, reason in problems]
+            # Every problem by pointer, so that a form can show each next to its field.
+            return _refused("METADATA", texts, self.ref, problems=problems)
         if not holds_values(template.items):
             return InvalidValue(f"TEMPLATE {self.ref} needs a METADATA value: the metadata as JSON.")
         content, wrong = metadata_from_values(template.items, self.values)
@@ -105,13 +105,14 @@ class RecordMetadata:
         return metadata_from_values(template.items, self.values)[0]
 
 
-def _refused(what: str, problems: list[str], ref: str) -> InvalidValue | None:
-    """The error naming ``problems`` (the first MAX_REPORTED, then a count), or None if none."""
-    if not problems:
+def _refused(what: str, named: list[str], ref: str, **details: object) -> InvalidValue | None:
+    """The error naming the problems ``named`` (the first MAX_REPORTED, then a count), with
+    ``details``, or None if there are none."""
+    if not named:
         return None
-    more = len(problems) - MAX_REPORTED
+    more = len(named) - MAX_REPORTED
     tail = f"; and {more} more" if more > 0 else ""
-    return InvalidValue(f"{what} {'; '.join(problems[:MAX_REPORTED])}{tail} (template {ref}).")
+    return InvalidValue(f"{what} {'; '.join(named[:MAX_REPORTED])}{tail} (template {ref}).", **details)
 
 
 def _parsed(record: Record) -> RecordMetadata | InvalidValue:

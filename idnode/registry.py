@@ -227,9 +227,18 @@ class Registry:
             raise EnterpriseNotFound(f"No enterprise with prefix {prefix}.")
         return await self._set_secret(principal, admin_handle(prefix), SECKEY_INDEX)
 
-    async def _set_secret(self, principal: Principal, handle: Identifier, index: int) -> str:
-        """Replace (or add) the HS_SECKEY at ``handle``/``index`` with a new random secret; return it."""
-        secret = new_secret()
+    async def set_own_secret(self, principal: Principal, secret: str) -> None:
+        """Replace the caller's own HS_SECKEY with ``secret`` (a password change: the caller has just
+        proved the old one). Raises as a value change of the caller's handle does."""
+        self.repository.require_writable()
+        await self._set_secret(principal, Identifier.parse(principal.handle), principal.index, secret)
+
+    async def _set_secret(
+        self, principal: Principal, handle: Identifier, index: int, secret: str | None = None
+    ) -> str:
+        """Replace (or add) the HS_SECKEY at ``handle``/``index`` with ``secret`` (default: a new
+        random one); return it."""
+        secret = secret or new_secret()
         value = replace(_seckey_value(secret, epoch()), index=index)  # hash before taking the row lock
         for _ in range(MAX_RETRIES):
             async with self.repository.transaction() as tx:

@@ -54,6 +54,23 @@ class Stats:
             },
         }
 
+    async def enterprise(self, prefix: str, days: int = 30) -> dict[str, Any]:
+        """One enterprise's own figures: identifiers registered now, and identifiers created and
+        resolutions per day over the last ``days`` days (every day listed, zeros included)."""
+        end = today()
+        start = end - timedelta(days=days - 1)
+        created = await self.repository.daily_series("identifiers", start, end, prefix)
+        resolved = await self.repository.daily_series("resolutions", start, end, prefix)
+        dates = [start + timedelta(days=n) for n in range(days)]
+        return {
+            "prefix": prefix,
+            "identifiers": await self.repository.count_identifiers(prefix),
+            "days": [
+                {"day": d.isoformat(), "created": created.get(d, 0), "resolutions": resolved.get(d, 0)}
+                for d in dates
+            ],
+        }
+
     async def backlog(self, channel: str = UPSTREAM) -> dict[str, Any]:
         """Messages of an outbox channel not yet delivered (by default reports the upstream node has not
         acknowledged): how many, and how many seconds ago the oldest of them was queued (0 if none)."""

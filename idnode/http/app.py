@@ -16,6 +16,7 @@ from idnode.http import (
     handles,
     metrics,
     node,
+    portal,
     search,
     snms,
     snms_templates,
@@ -37,6 +38,7 @@ from idnode.http.keys import (
     REGISTRY,
     RESOLVER,
     SEARCHER,
+    SESSIONS,
     SETTINGS,
     SNMS,
     STATS,
@@ -56,7 +58,7 @@ async def allow_cross_origin_reads(request: web.Request, response: web.StreamRes
 def create_app(settings: Settings) -> web.Application:
     """Build the node's HTTP application; the database is opened (and migrated) on startup."""
     app = web.Application(
-        middlewares=[metrics_middleware, error_middleware, limits_middleware],
+        middlewares=[metrics_middleware, error_middleware, limits_middleware, portal.page_middleware],
         client_max_size=settings.max_body_bytes,
     )
     app[SETTINGS] = settings
@@ -73,6 +75,7 @@ def create_app(settings: Settings) -> web.Application:
             app[SEARCHER], app[GS1_RESOLVER] = opened.searcher, opened.gs1
             app[IMPORTER], app[APPLICATIONS] = opened.importer, opened.applications
             app[SNMS], app[DATA_TEMPLATES] = opened.snms, opened.data_templates
+            app[SESSIONS] = opened.sessions
             yield
 
     app.cleanup_ctx.append(core)
@@ -93,6 +96,8 @@ def create_app(settings: Settings) -> web.Application:
             *gs1.routes,
             *snms.routes,
             *snms_templates.routes,
+            *portal.routes,
         ]
     )
+    portal.setup(app)
     return app

@@ -2,13 +2,14 @@
 
 From Handle.Net 9's BaseHandleRequestProcessingServlet: 1 → 200 (201 for create-only PUT); 200 →
 200 on resolve, else 400; 100 → 404; 101/201 → 409; 2 → 500; 4/102/202/301 → 400; 302/303 → 300;
-5 → 501; 3/7 → 503; 402 → 401; 400/401/403/404 → 403; anything else → 500.
+5 → 501; 3/7 → 503; 402 → 401; 400/401/403/404 → 403; anything else → 500. A few errors that no
+Handle code describes have their own status in ``STATUS_BY_ERROR``: too many requests or failed
+logins 429 with ``Retry-After``, a body too large 413, a body too slow 408, an application's illegal
+transition 409, a licence upload of the wrong type 415.
 
-A few errors have their own status (``STATUS_BY_ERROR``): LoginThrottled (RC 3) is 429 Too Many
-Requests (RFC 6585) with ``Retry-After``, because the caller, not the server, must slow down; a 401
-would tell a legitimate user that a right secret was wrong (and make browsers ask again at once). An
-application's illegal transition is 409, and a licence upload too large or of the wrong type 413 or
-415: no Handle code describes them.
+LoginThrottled (RC 3) is 429 Too Many Requests (RFC 6585) with ``Retry-After``, because the caller,
+not the server, must slow down; a 401 would tell a legitimate user that a right secret was wrong (and
+make browsers ask again at once).
 """
 
 from __future__ import annotations
@@ -66,9 +67,10 @@ STATUS_BY_ERROR: dict[type[IdnodeError], int] = {
 RESPONSE_CODE_BY_HTTP: dict[int, int] = {404: 100, 405: 4, 413: 4, 400: 4}
 
 
-def own_status(exc: IdnodeError) -> int | None:
-    """The HTTP status ``exc`` has of its own (``STATUS_BY_ERROR``, along its class hierarchy), or None."""
-    return next((STATUS_BY_ERROR[c] for c in type(exc).__mro__ if c in STATUS_BY_ERROR), None)
+def error_status(exc: IdnodeError) -> int:
+    """The HTTP status of an error: its own (``STATUS_BY_ERROR``), else its responseCode's."""
+    found = next((STATUS_BY_ERROR[c] for c in type(exc).__mro__ if c in STATUS_BY_ERROR), None)
+    return found or http_status(exc.response_code)
 
 
 def http_status(response_code: int, *, resolve: bool = False) -> int:
@@ -117,7 +119,7 @@ async def error_middleware(
         return await handler(request)
     except IdnodeError as exc:
         handle = request.match_info.get("handle")
-        status = own_status(exc)
+        status = error_status(exc)
         retry_after = exc.retry_after if isinstance(exc, RateLimited) else None
         return error_response(exc.response_code, exc.message, status, handle, retry_after)
     except web.HTTPException as exc:

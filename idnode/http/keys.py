@@ -15,6 +15,7 @@ from idnode.mirror import MirrorFollower
 from idnode.registry import Registry
 from idnode.resolver import Resolver
 from idnode.search import Searcher
+from idnode.sessions import Sessions
 from idnode.snms import Snms
 from idnode.stats import Stats
 from idnode.templates import TemplateCatalog
@@ -33,6 +34,7 @@ TEMPLATES = web.AppKey("templates", TemplateCatalog)
 IMPORTER = web.AppKey("importer", Importer)
 SNMS = web.AppKey("snms", Snms)
 DATA_TEMPLATES = web.AppKey("data_templates", DataTemplates)
+SESSIONS = web.AppKey("sessions", Sessions)
 METRICS = web.AppKey("metrics", "Metrics")
 MIRROR = web.AppKey("mirror", MirrorFollower)  # only on a mirror
 CLIENTS = web.AppKey("clients", Clients)  # client addresses and rate limits, shared with the fast path

@@ -18,7 +18,7 @@ from typing import Any
 
 from aiohttp import web
 
-from idnode.http.errors import http_status, json_response, own_status
+from idnode.http.errors import error_status, json_response
 from idnode.model.errors import (
     AuthenticationFailed,
     AuthenticationNeeded,
@@ -131,7 +131,7 @@ def envelope(
 def error_envelope(exc: IdnodeError) -> web.Response:
     """The SNMS answer to an error, with the HTTP status the Handle API gives it."""
     status, message = answer_for(exc)
-    http = own_status(exc) or http_status(exc.response_code)
+    http = error_status(exc)
     retry_after = exc.retry_after if isinstance(exc, RateLimited) else 1
     return envelope(None, status, message, http, retry_after)
 

@@ -12,6 +12,7 @@ from idnode.csvout import flattened, to_csv
 from idnode.http.auth import principal_of
 from idnode.http.errors import json_response
 from idnode.http.keys import REGISTRY, SETTINGS, STATS
+from idnode.http.portal.pages import current_session
 from idnode.model.errors import ProtocolError
 
 RANKING_LIMIT = 20
@@ -20,10 +21,15 @@ STATS_MAX_AGE = 5  # seconds a browser may reuse a statistics answer
 
 async def require_stats_reader(request: web.Request) -> None:
     """Aggregate figures are the operator's unless ``public_stats`` is set, or the node is a mirror:
-    a mirror holds only what its primary serves to anyone, and has no operator."""
+    a mirror holds only what its primary serves to anyone, and has no operator. The operator is the
+    Basic credential or a console session (so the console's link opens the dashboard); these are
+    reads, so the session needs no CSRF token."""
     settings = request.app[SETTINGS]
     if not (settings.public_stats or settings.mirror_of):
-        request.app[REGISTRY].require_operator(await principal_of(request))
+        principal = await principal_of(request)
+        if principal is None and (session := await current_session(request)) is not None:
+            principal = session.principal
+        request.app[REGISTRY].require_operator(principal)
 
 
 def _csv(rows: Sequence[dict[str, Any]], filename: str) -> web.Response:

@@ -69,7 +69,20 @@ from idnode.storage.tables import (
     snms_login_digests,
     snms_tokens,
     templates,
+    web_sessions,
 )
+
+
+class StoredSession(NamedTuple):
+    """A row of ``web_sessions``."""
+
+    token_hash: bytes
+    handle: str
+    key_index: int
+    csrf: str
+    credential: str
+    created_at: datetime
+    expires_at: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -908,11 +921,51 @@ class Repository:
         async with self.engines.reader.connect() as conn:
             return (await conn.execute(select(func.count()).select_from(handles))).scalar_one()
 
-    async def count_identifiers(self) -> int:
-        """Identifiers registered by enterprises (all handles but prefix handles and ``<prefix>/ADMIN``)."""
+    async def count_identifiers(self, prefix: str | None = None) -> int:
+        """Identifiers registered by enterprises (all handles but prefix handles and ``<prefix>/ADMIN``),
+        or by the one enterprise of ``prefix``."""
+        query = select(func.coalesce(func.sum(identifier_counts.c.identifiers), 0))
+        if prefix is not None:
+            query = query.where(identifier_counts.c.prefix == prefix)
         async with self.engines.reader.connect() as conn:
-            total = await conn.execute(select(func.coalesce(func.sum(identifier_counts.c.identifiers), 0)))
-            return int(total.scalar_one())
+            return int((await conn.execute(query)).scalar_one())
+
+    # -- web sessions (portal and console sign-in) ------------------------------------------------
+
+    async def add_session(self, session: StoredSession) -> None:
+        async with self.engines.writer.begin() as conn:
+            await conn.execute(insert(web_sessions).values(**session._asdict()))
+
+    async def get_session(self, token_hash: bytes) -> StoredSession | None:
+        """The session whose token hashes to ``token_hash``, expired or not, or None."""
+        query = select(*web_sessions.c).where(web_sessions.c.token_hash == token_hash)
+        async with self.engines.reader.connect() as conn:
+            row = (await conn.execute(query)).first()
+        if row is None:
+            return None
+        stored = StoredSession(*row)
+        return stored._replace(created_at=_aware(stored.created_at), expires_at=_aware(stored.expires_at))
+
+    async def delete_sessions(
+        self,
+        *,
+        token_hash: bytes | None = None,
+        handle: str | None = None,
+        expired_by: datetime | None = None,
+    ) -> int:
+        """Delete the session of ``token_hash``, every session of ``handle`` (keeping ``token_hash``'s
+        if both are given), or those expired by ``expired_by``; return how many."""
+        statement = delete(web_sessions)
+        if handle is not None:
+            statement = statement.where(web_sessions.c.handle == handle)
+            if token_hash is not None:
+                statement = statement.where(web_sessions.c.token_hash != token_hash)
+        elif token_hash is not None:
+            statement = statement.where(web_sessions.c.token_hash == token_hash)
+        if expired_by is not None:
+            statement = statement.where(web_sessions.c.expires_at <= expired_by)
+        async with self.engines.writer.begin() as conn:
+            return (await conn.execute(statement)).rowcount
 
     async def breakdown(self, by: str) -> list[dict[str, Any]]:
         """Per value of the enterprise column ``by`` (``district`` or ``industry``): enterprises (all,
@@ -971,15 +1024,28 @@ class Repository:
             for row in rows
         ]
 
-    async def daily_series(self, metric: str, start: date, end: date) -> dict[date, int]:
-        """New ``enterprises``, ``identifiers`` (created) or ``resolutions`` per day, ``start`` to ``end``."""
+    async def daily_series(
+        self, metric: str, start: date, end: date, prefix: str | None = None
+    ) -> dict[date, int]:
+        """New ``enterprises``, ``identifiers`` (created) or ``resolutions`` per day, ``start`` to ``end``;
+        with ``prefix``, those of that enterprise only."""
         if metric == "enterprises":
-            day, amount = enterprises.c.registered_on, func.count()
+            day, amount, table = enterprises.c.registered_on, func.count(), enterprises
         elif metric == "identifiers":
-            day, amount = daily_identifiers.c.day, func.sum(daily_identifiers.c.created)
+            day, amount, table = (
+                daily_identifiers.c.day,
+                func.sum(daily_identifiers.c.created),
+                daily_identifiers,
+            )
         else:
-            day, amount = resolution_counts.c.day, func.sum(resolution_counts.c.count)
+            day, amount, table = (
+                resolution_counts.c.day,
+                func.sum(resolution_counts.c.count),
+                resolution_counts,
+            )
         query = select(day, amount).where(day >= start, day <= end).group_by(day)
+        if prefix is not None:
+            query = query.where(table.c.prefix == prefix)
         async with self.engines.reader.connect() as conn:
             rows = (await conn.execute(query)).all()
         return {(d if isinstance(d, date) else date.fromisoformat(d)): int(n) for d, n in rows}

@@ -241,6 +241,22 @@ class SnmsLoginDigestRow(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
+class WebSessionRow(Base):
+    """A signed-in browser session of the portal or console: only the SHA-256 of its cookie token is
+    kept, so the table cannot be used to sign in; the row is deleted at logout. ``credential`` ties
+    the session to the secret it was opened with: once that secret changes, the session is over."""
+
+    __tablename__ = "web_sessions"
+
+    token_hash: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
+    handle: Mapped[str] = mapped_column(String(400), index=True)
+    key_index: Mapped[int] = mapped_column(Integer)
+    csrf: Mapped[str] = mapped_column(String(64))
+    credential: Mapped[str] = mapped_column(String(64))  # SHA-256 of the secret's stored hash at sign-in
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
 class ApplicationRow(Base):
     """An enterprise's application to be onboarded (idnode/applications.py); ``token_hash`` is the
     SHA-256 of the applicant's token. One USCC holds at most one application that is open or approved
@@ -309,5 +325,6 @@ gs1_keys = Gs1KeyRow.__table__
 outbox = OutboxRow.__table__
 snms_tokens = SnmsTokenRow.__table__
 snms_login_digests = SnmsLoginDigestRow.__table__
+web_sessions = WebSessionRow.__table__
 applications = ApplicationRow.__table__
 application_transitions = ApplicationTransitionRow.__table__
