@@ -35,7 +35,8 @@ async def _caller(request: web.Request) -> Principal:
     return await request.app[SNMS].tokens.verify(_token(request), channel_of(request))
 
 
-async def _body(request: web.Request) -> Any:
+async def json_body_of(request: web.Request) -> Any:
+    """The request body as JSON; raise SnmsInvalid (SNMS status -2) when it is not JSON."""
     try:
         return orjson.loads(await request.read())
     except orjson.JSONDecodeError:
@@ -43,7 +44,7 @@ async def _body(request: web.Request) -> Any:
 
 
 async def _credentials(request: web.Request) -> tuple[Any, Any]:
-    body = await _body(request)
+    body = await json_body_of(request)
     if not isinstance(body, dict):
         raise SnmsInvalid("请求参数格式错误，应为JSON对象")
     return body.get("username"), body.get("password")
@@ -79,7 +80,7 @@ def _operation(name: str) -> Callable[[web.Request], Awaitable[web.Response]]:
     @snms_endpoint
     async def operate(request: web.Request) -> Any:
         principal = await _caller(request)
-        outcome = await getattr(request.app[SNMS].identifiers, name)(principal, await _body(request))
+        outcome = await getattr(request.app[SNMS].identifiers, name)(principal, await json_body_of(request))
         return True if outcome is None else [item_result(r.handle, r.error) for r in outcome]
 
     return operate

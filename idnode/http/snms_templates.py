@@ -15,7 +15,7 @@ from aiohttp import web
 
 from idnode.http.auth import principal_of
 from idnode.http.keys import DATA_TEMPLATES
-from idnode.http.snms import _body
+from idnode.http.snms import json_body_of
 from idnode.http.snms_errors import snms_endpoint
 
 PATH = "/snms/api/v5/template"
@@ -28,19 +28,19 @@ async def show(request: web.Request) -> Any:
 
 @snms_endpoint
 async def create(request: web.Request) -> Any:
-    await request.app[DATA_TEMPLATES].create(await principal_of(request), await _body(request))
+    await request.app[DATA_TEMPLATES].create(await principal_of(request), await json_body_of(request))
     return True
 
 
 @snms_endpoint
 async def change(request: web.Request) -> Any:
-    await request.app[DATA_TEMPLATES].change(await principal_of(request), await _body(request))
+    await request.app[DATA_TEMPLATES].change(await principal_of(request), await json_body_of(request))
     return True
 
 
 @snms_endpoint
 async def delete(request: web.Request) -> Any:
-    await request.app[DATA_TEMPLATES].delete(await principal_of(request), await _body(request))
+    await request.app[DATA_TEMPLATES].delete(await principal_of(request), await json_body_of(request))
     return True
 
 
