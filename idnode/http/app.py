@@ -7,7 +7,19 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from idnode.config import Settings
-from idnode.http import bulk, dashboard, enterprises, gs1, handles, metrics, node, search, stats, templates
+from idnode.http import (
+    bulk,
+    dashboard,
+    enterprises,
+    gs1,
+    handles,
+    metrics,
+    node,
+    openapi,
+    search,
+    stats,
+    templates,
+)
 from idnode.http.errors import error_middleware
 from idnode.http.keys import (
     GS1_RESOLVER,
@@ -67,6 +79,7 @@ def create_app(settings: Settings) -> web.Application:
             *metrics.routes,
             *dashboard.routes,
             *gs1.routes,
+            *openapi.routes,
         ]
     )
     return app
