@@ -28,6 +28,7 @@ from idnode.dns import server as dns_server
 from idnode.http.app import create_app
 from idnode.http.fastpath import FastPathProtocol, close_idle_connections
 from idnode.http.keys import RESOLVER
+from idnode.http.protocol import RUNNER_OPTIONS, handler_factory
 from idnode.resolver import Resolver
 from idnode.serving import serving_core
 
@@ -42,7 +43,7 @@ async def serve(
     and one resolution cache, until SIGTERM or SIGINT."""
     async with AsyncExitStack() as stack:
         if settings.http:
-            runner = web.AppRunner(create_app(settings), access_log=None, handle_signals=False)
+            runner = web.AppRunner(create_app(settings), handle_signals=False, **RUNNER_OPTIONS)
             await runner.setup()
             stack.push_async_callback(runner.cleanup)
             resolver = runner.app[RESOLVER]
@@ -72,8 +73,10 @@ async def _fast_path(
     """The HTTP listener: the fast path in front of the aiohttp application."""
     loop = asyncio.get_running_loop()
     connections: set[FastPathProtocol] = set()
+    assert runner.server is not None
+    fallback = handler_factory(runner.server)
     server = await loop.create_server(
-        lambda: FastPathProtocol(resolver, runner.server, connections),  # type: ignore[arg-type]
+        lambda: FastPathProtocol(resolver, fallback, connections),
         settings.host,
         settings.port,
         reuse_port=reuse_port or None,
