@@ -100,7 +100,8 @@ class TemplateCatalog:
         if version is None:
             versions = await self.versions(name)
         else:
-            versions = self._known(await self.repository.templates([(name, version)]))
+            key = parse_ref(f"{name}@{version}")  # a name no template can have is looked up nowhere
+            versions = self._known(await self.repository.templates([key])) if key else []
         if not versions:
             raise TemplateNotFound(
                 f"No template {name}{'' if version is None else f'@{version}'} on this node."
