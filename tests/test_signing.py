@@ -17,7 +17,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature, encode_dss_signature
-from hypothesis import assume, given, settings
+from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 
 from idnode.model.values import HandleValue
@@ -615,6 +615,21 @@ def test_any_byte_changed_in_a_signed_value_breaks_verification(
 
 
 @settings(max_examples=200, deadline=None)
+@given(obj=valid_value_objects())
+def test_a_value_digest_is_the_same_at_the_node_and_at_a_client(obj: dict[str, Any]) -> None:
+    """The node signs the values it holds; a client digests the JSON it receives: the wire must not
+    change the canonical bytes (numbers, escapes, key order), or no client could verify."""
+    try:
+        sent = orjson.loads(orjson.dumps(obj))
+    except TypeError:  # an integer JSON cannot carry
+        assume(False)
+    value = HandleValue.from_json(sent)
+    at_node = value_digests([(value.index, value.type, value.format, value.data, value.permissions)])
+    received = orjson.loads(orjson.dumps(value.to_json()))
+    assert value_digests([json_value_fields(received)]) == at_node
+
+
+@settings(max_examples=200, deadline=None)
 @given(token=st.one_of(st.text(), st.lists(st.text(alphabet=B64URL, max_size=60), max_size=4).map(".".join)))
 def test_verifying_any_text_raises_only_signature_invalid(token: str) -> None:
     with pytest.raises(SignatureInvalid):
@@ -623,12 +638,14 @@ def test_verifying_any_text_raises_only_signature_invalid(token: str) -> None:
 
 @settings(max_examples=200, deadline=None)
 @given(record=json_values)
+@example(record=None)
 def test_verifying_any_json_as_a_record_reports_and_never_crashes(record: Any) -> None:
     assert isinstance(verified(record), Report)
 
 
 @settings(max_examples=200, deadline=None)
 @given(values=st.lists(json_values, max_size=4), handle=st.text(max_size=20))
+@example(values=[None], handle="")  # raised AttributeError before the verifier checked the shape
 def test_verifying_a_record_of_any_values_reports_and_never_crashes(values: list[Any], handle: str) -> None:
     report = verified({"handle": handle, "values": values})
     assert not report.ok  # nothing here carries a signature by SIGNER
