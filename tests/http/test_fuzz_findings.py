@@ -85,3 +85,14 @@ async def test_a_template_name_no_template_can_have_is_not_found(
 ) -> None:
     async with session.get(f"{node.url}/api/templates/a%00b/1") as resp:
         assert resp.status == 404, await resp.text()
+
+
+@pytest.mark.parametrize("status", [["active"], {}, 1])
+async def test_an_enterprise_status_that_is_not_a_string_is_refused(
+    node: Server, session: aiohttp.ClientSession, status: object
+) -> None:
+    prefix, _ = await onboard(session, node)
+    url = f"{node.url}/api/enterprises/{prefix}"
+    async with session.patch(url, json={"status": status}, headers=operator(node)) as resp:
+        assert resp.status == 400, await resp.text()
+        assert (await resp.json())["responseCode"] == 202
