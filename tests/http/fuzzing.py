@@ -55,6 +55,13 @@ class Target:
     writer: Credentials
     victim_prefix: str
     session: requests.Session = field(default_factory=requests.Session)
+    requests_made: int = 0
+
+    def __post_init__(self) -> None:
+        self.session.hooks["response"].append(self._count)
+
+    def _count(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
+        self.requests_made += 1
 
     def anchor(self, case: schemathesis.Case, *, prefixes: bool = True) -> None:
         """Move the case's handle (and, if ``prefixes``, prefix) parameters onto this run's
