@@ -33,7 +33,19 @@ def main() -> int:
         "IDNODE_FUZZ_EXAMPLES": str(args.examples),
         "IDNODE_FUZZ_SCENARIOS": str(args.scenarios),
     }
-    command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-m", "slow", "-k", selected, TEST]
+    command = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-s",
+        "-p",
+        "no:cacheprovider",
+        "-m",
+        "slow",
+        "-k",
+        selected,
+        TEST,
+    ]
     return subprocess.call(command, cwd=ROOT, env=env)
 
 

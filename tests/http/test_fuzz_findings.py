@@ -96,3 +96,16 @@ async def test_an_enterprise_status_that_is_not_a_string_is_refused(
     async with session.patch(url, json={"status": status}, headers=operator(node)) as resp:
         assert resp.status == 400, await resp.text()
         assert (await resp.json())["responseCode"] == 202
+
+
+@pytest.mark.parametrize(
+    "query", ["to=0001-01-01", "interval=day&to=0001-01-10", "from=9999-12-01&to=9999-12-31&interval=day"]
+)
+async def test_a_timeseries_at_the_ends_of_the_calendar(
+    node: Server, session: aiohttp.ClientSession, query: str
+) -> None:
+    url = f"{node.url}/api/stats/timeseries?{query}"
+    async with session.get(url, headers=operator(node)) as resp:
+        assert resp.status == 200, await resp.text()
+        series = (await resp.json())["series"]
+    assert series and all(point["value"] == 0 for point in series)
