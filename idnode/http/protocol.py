@@ -17,7 +17,6 @@ from aiohttp import web
 from idnode.http.errors import RESPONSE_CODE_BY_HTTP, error_response
 
 MAX_MESSAGE = 200  # aiohttp's message may quote the offending bytes; keep the answer short
-RUNNER_OPTIONS = {"access_log": None}  # the web.AppRunner's handler options, shared with the factory
 
 
 class JsonErrorsHandler(web.RequestHandler):
@@ -41,6 +40,8 @@ class JsonErrorsHandler(web.RequestHandler):
 
 
 def handler_factory(server: web.Server) -> Callable[[], web.RequestHandler]:
-    """What the fast path hands a connection to: a JsonErrorsHandler serving ``server``."""
+    """What the fast path hands a connection to: a JsonErrorsHandler serving ``server``, with the
+    handler options the runner gave ``server`` (keep-alive timeout, access log, ...)."""
     loop = asyncio.get_running_loop()
-    return lambda: JsonErrorsHandler(server, loop=loop, **RUNNER_OPTIONS)
+    options = server._kwargs  # aiohttp keeps them only there; Server.__call__ reads them the same way
+    return lambda: JsonErrorsHandler(server, loop=loop, **options)

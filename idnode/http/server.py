@@ -28,7 +28,7 @@ from idnode.dns import server as dns_server
 from idnode.http.app import create_app
 from idnode.http.fastpath import FastPathProtocol, close_idle_connections
 from idnode.http.keys import RESOLVER
-from idnode.http.protocol import RUNNER_OPTIONS, handler_factory
+from idnode.http.protocol import handler_factory
 from idnode.resolver import Resolver
 from idnode.serving import serving_core
 
@@ -43,7 +43,7 @@ async def serve(
     and one resolution cache, until SIGTERM or SIGINT."""
     async with AsyncExitStack() as stack:
         if settings.http:
-            runner = web.AppRunner(create_app(settings), handle_signals=False, **RUNNER_OPTIONS)
+            runner = web.AppRunner(create_app(settings), access_log=None, handle_signals=False)
             await runner.setup()
             stack.push_async_callback(runner.cleanup)
             resolver = runner.app[RESOLVER]
