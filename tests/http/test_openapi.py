@@ -17,6 +17,9 @@ SCHEMA = Path(__file__).resolve().parents[2] / "schema"
 METHODS = ("get", "put", "post", "delete", "patch", "options", "head", "trace")
 # aiohttp answers HEAD on every GET route; the document says so once (info.description).
 IMPLICIT = {"HEAD"}
+# Server-rendered pages for people in a browser (forms posting back to themselves), not an API a
+# program calls: left out of the document. /dashboard is in it, as the stats API's page.
+PAGES = ("/portal", "/console")
 
 
 def documented_operations(document: dict) -> set[tuple[str, str]]:
@@ -35,7 +38,9 @@ def app_operations(tmp_path: Path) -> set[tuple[str, str]]:
     return {
         (route.method, route.resource.canonical)
         for route in app.router.routes()
-        if route.resource is not None and route.method not in IMPLICIT
+        if route.resource is not None
+        and route.method not in IMPLICIT
+        and not route.resource.canonical.startswith(PAGES)
     }
 
 
