@@ -19,6 +19,7 @@ from idnode.model.values import METADATA, TEMPLATE
 VERBATIM_LENGTH = 190  # longer values are indexed as their first 190 characters and a digest
 TEMPLATE_KEY = "template"  # the template version a record uses: "<name>@<version>"
 META_KEY_PREFIX = "meta:"  # "meta:<field>": a searchable field of a record's metadata
+NUL = "\x00"
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,10 +55,13 @@ def combined(parts: Iterable[Derived]) -> Derived:
 def index_form(value: str) -> str:
     """The form a value takes in the search index (at most 255 characters): itself when short, else
     its first 190 characters, ``#`` and its SHA-256 in hex. Exact lookups compare index forms; a
-    prefix lookup of up to 190 characters matches both kinds."""
-    if len(value) <= VERBATIM_LENGTH:
+    prefix lookup of up to 190 characters matches both kinds. A value holding NUL (U+0000), which
+    PostgreSQL text cannot, takes the long form with each NUL shown as U+FFFD (the digest keeps it
+    distinct from the same text with a real U+FFFD)."""
+    if len(value) <= VERBATIM_LENGTH and NUL not in value:
         return value
-    return f"{value[:VERBATIM_LENGTH]}#{hashlib.sha256(value.encode()).hexdigest()}"
+    start = value[:VERBATIM_LENGTH].replace(NUL, "\ufffd")
+    return f"{start}#{hashlib.sha256(value.encode()).hexdigest()}"
 
 
 def type_key(value_type: str) -> str:

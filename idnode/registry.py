@@ -345,7 +345,8 @@ class Registry:
         unknown = set(changes) - editable
         if unknown:
             raise InvalidEnterprise(f"Cannot change field(s): {', '.join(sorted(unknown))}.")
-        if "status" in changes and changes["status"] not in {s.value for s in EnterpriseStatus}:
+        statuses = [s.value for s in EnterpriseStatus]  # a list: any JSON (a list too) can be compared
+        if "status" in changes and changes["status"] not in statuses:
             raise InvalidEnterprise("status must be 'active' or 'suspended'.")
         async with self.repository.transaction() as tx:
             current = await tx.get_enterprise(prefix)

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from idnode.derived import META_KEY_PREFIX, VERBATIM_LENGTH, index_form, type_key
+from idnode.derived import META_KEY_PREFIX, NUL, VERBATIM_LENGTH, index_form, type_key
 from idnode.model.errors import ProtocolError
+from idnode.model.identifier import canonical_prefix
 from idnode.model.permissions import Principal
 from idnode.storage.repository import Repository, SearchFilter
 
@@ -34,10 +35,13 @@ class SearchTerm:
         """A term from a query: ``text`` is the value, or its beginning followed by one ``*``.
 
         Raises ProtocolError for an empty key or value, a ``*`` anywhere but at the end (such a
-        pattern cannot use the index), or a beginning longer than the index keeps verbatim.
+        pattern cannot use the index), a beginning longer than the index keeps verbatim, or NUL in a
+        key or a beginning (the index holds neither; an exact value may hold NUL, see ``index_form``).
         """
         if not key:
             raise ProtocolError("A search needs a value type or field to look in.")
+        if NUL in key:
+            raise ProtocolError("A value type or field name cannot contain NUL (U+0000).")
         if not text or text == WILDCARD:
             raise ProtocolError(f"Give a value to search {key} for (a lone '*' would list everything).")
         if WILDCARD in text[:-1]:
@@ -48,6 +52,8 @@ class SearchTerm:
             start = text[:-1]
             if len(start) > VERBATIM_LENGTH:
                 raise ProtocolError(f"A '*' search may give at most {VERBATIM_LENGTH} leading characters.")
+            if NUL in start:
+                raise ProtocolError("A '*' search cannot contain NUL (U+0000); search for the whole value.")
             return cls(key, start, prefix=True)
         return cls(key, text)
 
@@ -99,13 +105,18 @@ class Searcher:
         offset: int = 0,
         limit: int = 100,
     ) -> SearchPage:
-        """Identifiers (in handle order) matching every term, optionally only under ``prefix``:
-        the total and the page from ``offset``."""
+        """Identifiers (in handle order) matching every term, optionally only under ``prefix`` (any
+        case): the total and the page from ``offset``. Raises ProtocolError, or InvalidHandle for a
+        malformed prefix."""
         if not terms:
             raise ProtocolError("Give at least one search term.")
         if len(terms) > MAX_TERMS:
             raise ProtocolError(f"At most {MAX_TERMS} search terms at once.")
         total, handles = await self.repository.search(
-            [t.condition for t in terms], readable_by(principal), prefix, offset, limit
+            [t.condition for t in terms],
+            readable_by(principal),
+            canonical_prefix(prefix) if prefix else None,
+            offset,
+            limit,
         )
         return SearchPage(total, handles)

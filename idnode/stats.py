@@ -124,14 +124,13 @@ class Stats:
         if interval not in INTERVALS:
             raise ProtocolError(f"interval must be one of {', '.join(INTERVALS)}.")
         end = end or today()
-        start = start or end - timedelta(days=364)
+        start = start or end - timedelta(days=min(364, (end - date.min).days))  # not before year 1
         if start > end or (end - start).days > MAX_SERIES_DAYS:
             raise ProtocolError(f"Need from <= to, at most {MAX_SERIES_DAYS} days apart.")
         daily = await self.repository.daily_series(metric, start, end)
         series: dict[str, int] = {}
-        day = start
-        while day <= end:
+        for offset in range((end - start).days + 1):  # counted, so a series may end on date.max
+            day = start + timedelta(days=offset)
             period = day.isoformat() if interval == "day" else day.isoformat()[:7]
             series[period] = series.get(period, 0) + daily.get(day, 0)
-            day += timedelta(days=1)
         return [{"period": period, "value": value} for period, value in series.items()]

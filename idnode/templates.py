@@ -101,7 +101,8 @@ class TemplateCatalog:
             latest = await self.repository.latest_template(name)
             versions = self._known([latest] if latest else [])
         else:
-            versions = self._known(await self.repository.templates([(name, version)]))
+            key = parse_ref(f"{name}@{version}")  # a name no template can have is looked up nowhere
+            versions = self._known(await self.repository.templates([key])) if key else []
         if not versions:
             raise TemplateNotFound(
                 f"No template {name}{'' if version is None else f'@{version}'} on this node."

@@ -30,6 +30,7 @@ from idnode.signing import canonical_json, jws_sign
 from idnode.storage.repository import DuplicateKey, Repository, Transaction
 
 MAX_APPEND_ATTEMPTS = 20
+MAX_SEQUENCE = 2**63 - 1  # sequence numbers are SQL BIGINTs
 MIRRORED_HEAD = "mirror_tree_head"  # node_meta: on a mirror, the primary's newest head it has checked
 
 Edge = dict[tuple[int, int], bytes]  # (level, index) -> hash of the perfect subtrees on the right edge
@@ -206,11 +207,12 @@ class TransparencyLog:
     async def entries(self, start: int, limit: int) -> dict[str, Any]:
         """Up to ``limit`` entries from sequence number ``start`` on, for mirrors and auditors: each
         with its ``seq``, ``handle``, ``entry`` (the exact text hashed) and ``leaf_hash``."""
-        if start < 0 or limit < 1:
-            raise ProtocolError("Give start >= 0 and limit >= 1.")
-        rows = await self.repository.log_entries(start, limit)
+        if not 0 <= start <= MAX_SEQUENCE or limit < 1:
+            raise ProtocolError(f"Give 0 <= start <= {MAX_SEQUENCE} and limit >= 1.")
+        size = await self.repository.log_size()
+        rows = await self.repository.log_entries(start, limit) if start < size else []
         return {
-            "tree_size": await self.repository.log_size(),
+            "tree_size": size,
             "start": start,
             "entries": [
                 {"seq": seq, "handle": handle, "entry": entry, "leaf_hash": b64(leaf)}

@@ -160,9 +160,13 @@ async def verify_record(
 ) -> Report:
     """Check a resolved record's HS_SIGNATURE: key, signature, subject, validity, and every value."""
     now = int(time.time()) if now is None else now
-    handle = str(record.get("handle", ""))
+    shaped = isinstance(record, dict) and isinstance(record.get("values"), list)
+    handle = str(record.get("handle", "")) if isinstance(record, dict) else ""
     report = Report(handle)
-    values = record.get("values", [])
+    values = [v for v in record["values"] if isinstance(v, dict)] if shaped else []
+    if not shaped or len(values) != len(record["values"]):
+        report.add(False, "record", "not a Handle record: an object with a list of value objects")
+        return report
     token = next(
         (v["data"] for v in values if v.get("type") == HS_SIGNATURE and v.get("index") == SIGNATURE_INDEX),
         None,

@@ -37,7 +37,16 @@ async def firms(core: Core) -> tuple[Firm, Firm]:
 def test_index_form_is_short_and_keeps_the_beginning(text: str) -> None:
     form = index_form(text)
     assert len(form) <= 255
-    assert form == text if len(text) <= VERBATIM_LENGTH else form.startswith(text[:VERBATIM_LENGTH])
+    assert "\x00" not in form  # PostgreSQL text cannot hold NUL
+    if len(text) <= VERBATIM_LENGTH and "\x00" not in text:
+        assert form == text
+    else:
+        assert form.startswith(text[:VERBATIM_LENGTH].replace("\x00", "\ufffd"))
+
+
+def test_a_nul_and_a_replacement_character_have_different_forms() -> None:
+    assert index_form("a\x00b") != index_form("a\ufffdb")
+    assert index_form("a\x00b") != index_form("a\x00c")
 
 
 def test_long_values_that_share_a_beginning_have_different_forms() -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import copy
 import hashlib
 import hmac
 import os
@@ -15,12 +17,16 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature, encode_dss_signature
-from hypothesis import given, settings
+from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 
+from idnode.model.values import HandleValue
 from idnode.signing import (
     ED25519,
     ES256,
+    HS_PUBKEY,
+    HS_SIGNATURE,
+    SIGNATURE_INDEX,
     KeyFile,
     SignatureInvalid,
     b64url,
@@ -36,10 +42,15 @@ from idnode.signing import (
     public_jwk,
     public_key_from_jwk,
     record_digest,
+    signature_token,
     value_digests,
+    withheld_indexes,
 )
+from idnode.verify import Report, verify_record
+from tests.model.test_values import valid_value_objects
 
 ALGORITHMS = [ED25519, ES256]
+B64URL = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 PAYLOAD = {"iss": "301:0.NA/88.999", "sub": "88.999.1001/pump-1", "n": 7, "name": "盐城"}
 
 # RFC 8037 appendix A: an Ed25519 key (A.1/A.2), its thumbprint (A.3) and a JWS made with it (A.4).
@@ -520,3 +531,121 @@ def test_jws_verify_does_not_accept_a_signature_over_other_bytes() -> None:
     with pytest.raises(InvalidSignature):  # sanity: the raw check agrees
         head, body, signature = token_parts(spliced)
         key.key.public_key().verify(b64url_decode(signature), f"{head}.{body}".encode())
+
+
+# -- properties of signed records (sign, verify, tamper) -------------------------------------------
+
+SIGNER_REF = "301:0.NA/88.999"
+SIGNER = KeyFile.generate(ED25519)
+NOW = 1_800_000_000
+
+
+def _wire(obj: dict[str, Any]) -> dict[str, Any] | None:
+    """A value as a client resolves it (normalised, through JSON), or None if it cannot be one."""
+    value = HandleValue.from_json(obj).to_json()
+    if value["index"] == SIGNATURE_INDEX or value["type"] == HS_SIGNATURE:
+        return None
+    try:
+        return orjson.loads(orjson.dumps(value))
+    except TypeError:  # an integer JSON cannot carry; a node never holds one (clients' JSON has none)
+        return None
+
+
+record_values = (
+    st.lists(valid_value_objects(), min_size=1, max_size=5, unique_by=lambda v: int(v["index"]))
+    .map(lambda objs: [_wire(o) for o in objs])
+    .filter(lambda values: None not in values)
+)
+
+
+def signed(handle: str, values: list[dict[str, Any]]) -> dict[str, Any]:
+    """The record as the node serves it: ``values`` and an HS_SIGNATURE over them by SIGNER."""
+    fields = [json_value_fields(v) for v in values]
+    token = signature_token(
+        SIGNER, SIGNER_REF, [], handle, value_digests(fields), withheld_indexes(fields), NOW, 3600
+    )
+    signature = {"index": SIGNATURE_INDEX, "type": HS_SIGNATURE, "data": {"format": "string", "value": token}}
+    return {"handle": handle, "values": [*values, signature]}
+
+
+async def fetch_signer(handle: str) -> dict[str, Any] | None:
+    """The node's prefix handle, publishing SIGNER's public key at index 301."""
+    if handle != "0.NA/88.999":
+        return None
+    key = {"index": 301, "type": HS_PUBKEY, "data": {"format": "key", "value": SIGNER.public_jwk}}
+    return {"handle": handle, "values": [key]}
+
+
+def verified(record: Any) -> Report:
+    return asyncio.run(verify_record(record, fetch_signer, now=NOW + 1))
+
+
+@settings(max_examples=100, deadline=None)
+@given(values=record_values)
+def test_a_signed_record_verifies(values: list[dict[str, Any]]) -> None:
+    report = verified(signed("88.999.1001/part-1", values))
+    assert report.ok, [f for f in report.findings if not f.ok]
+
+
+@settings(max_examples=150, deadline=None)
+@given(values=record_values, text=st.text(min_size=1, max_size=40), data=st.data())
+def test_any_byte_changed_in_a_signed_value_breaks_verification(
+    values: list[dict[str, Any]], text: str, data: st.DataObject
+) -> None:
+    """A public string value changed at any one byte of its UTF-8 text (what a tampering store or
+    proxy would do) is reported against that value, whatever else the record holds."""
+    index = max(int(v["index"]) for v in values) % (SIGNATURE_INDEX - 1) + 1
+    assume(all(int(v["index"]) != index for v in values))
+    victim = orjson.loads(
+        orjson.dumps(HandleValue.from_json({"index": index, "type": "URL", "data": text}).to_json())
+    )
+    record = signed("88.999.1001/part-1", [*values, victim])
+    raw = bytearray(text.encode())
+    position = data.draw(st.integers(0, len(raw) - 1), label="byte")
+    raw[position] ^= data.draw(st.integers(1, 255), label="xor")
+    try:
+        changed = raw.decode()
+    except UnicodeDecodeError:
+        assume(False)  # not UTF-8 any more: no JSON answer can carry it
+    tampered = copy.deepcopy(record)
+    next(v for v in tampered["values"] if v["index"] == index)["data"]["value"] = changed
+    report = verified(tampered)
+    assert not report.ok
+    assert f"value {index}" in {f.subject for f in report.findings if not f.ok}
+
+
+@settings(max_examples=200, deadline=None)
+@given(obj=valid_value_objects())
+def test_a_value_digest_is_the_same_at_the_node_and_at_a_client(obj: dict[str, Any]) -> None:
+    """The node signs the values it holds; a client digests the JSON it receives: the wire must not
+    change the canonical bytes (numbers, escapes, key order), or no client could verify."""
+    try:
+        sent = orjson.loads(orjson.dumps(obj))
+    except TypeError:  # an integer JSON cannot carry
+        assume(False)
+    value = HandleValue.from_json(sent)
+    at_node = value_digests([(value.index, value.type, value.format, value.data, value.permissions)])
+    received = orjson.loads(orjson.dumps(value.to_json()))
+    assert value_digests([json_value_fields(received)]) == at_node
+
+
+@settings(max_examples=200, deadline=None)
+@given(token=st.one_of(st.text(), st.lists(st.text(alphabet=B64URL, max_size=60), max_size=4).map(".".join)))
+def test_verifying_any_text_raises_only_signature_invalid(token: str) -> None:
+    with pytest.raises(SignatureInvalid):
+        jws_verify(token, SIGNER.key.public_key())
+
+
+@settings(max_examples=200, deadline=None)
+@given(record=json_values)
+@example(record=None)
+def test_verifying_any_json_as_a_record_reports_and_never_crashes(record: Any) -> None:
+    assert isinstance(verified(record), Report)
+
+
+@settings(max_examples=200, deadline=None)
+@given(values=st.lists(json_values, max_size=4), handle=st.text(max_size=20))
+@example(values=[None], handle="")  # raised AttributeError before the verifier checked the shape
+def test_verifying_a_record_of_any_values_reports_and_never_crashes(values: list[Any], handle: str) -> None:
+    report = verified({"handle": handle, "values": values})
+    assert not report.ok  # nothing here carries a signature by SIGNER

@@ -16,6 +16,7 @@ from idnode.http import (
     handles,
     metrics,
     node,
+    openapi,
     portal,
     search,
     snms,
@@ -97,6 +98,7 @@ def create_app(settings: Settings) -> web.Application:
             *snms.routes,
             *snms_templates.routes,
             *portal.routes,
+            *openapi.routes,
         ]
     )
     portal.setup(app)

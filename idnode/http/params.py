@@ -9,6 +9,16 @@ from aiohttp import web
 
 from idnode.model.errors import ProtocolError
 
+MAX_OFFSET = 2**63 - 1  # an SQL BIGINT: PostgreSQL refuses a larger OFFSET
+
+
+def check_offset(page: int, size: int) -> int:
+    """The offset of ``page`` of ``size`` rows; ProtocolError when no store could skip that many."""
+    offset = page * size
+    if offset > MAX_OFFSET:
+        raise ProtocolError("page is too large: it starts past any possible result.")
+    return offset
+
 
 def paging(request: web.Request, default_size: int, max_size: int) -> tuple[int, int]:
     """(page, pageSize) from the query, as Handle.Net's list call takes them; raise ProtocolError."""
@@ -21,6 +31,7 @@ def paging(request: web.Request, default_size: int, max_size: int) -> tuple[int,
         raise ProtocolError("page and pageSize must not be negative.")
     if size > max_size:
         raise ProtocolError(f"pageSize may be at most {max_size}.")
+    check_offset(page, size)
     return page, size
 
 

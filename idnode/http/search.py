@@ -8,7 +8,7 @@ from aiohttp import web
 from idnode.http.auth import principal_of
 from idnode.http.errors import json_response
 from idnode.http.keys import SEARCHER, SETTINGS
-from idnode.http.params import paging
+from idnode.http.params import check_offset, paging
 from idnode.model.errors import ProtocolError
 from idnode.search import SearchTerm
 
@@ -57,7 +57,7 @@ async def reverse_lookup(request: web.Request) -> web.Response:
         await principal_of(request),
         terms,
         prefix=request.query.get("prefix"),
-        offset=page * limit,
+        offset=check_offset(page, limit),
         limit=limit,
     )
     return web.json_response(found.handles)

@@ -32,6 +32,7 @@ from idnode.dns import server as dns_server
 from idnode.http.app import create_app
 from idnode.http.fastpath import FastPathProtocol, Limits, check_timeouts
 from idnode.http.keys import CLIENTS, RESOLVER
+from idnode.http.protocol import handler_factory
 from idnode.resolver import Resolver
 from idnode.serving import serving_core
 
@@ -85,8 +86,10 @@ async def _fast_path(
     loop = asyncio.get_running_loop()
     connections: set[FastPathProtocol] = set()
     limits = Limits.of(settings, runner.app[CLIENTS])
+    assert runner.server is not None
+    fallback = handler_factory(runner.server)
     server = await loop.create_server(
-        lambda: FastPathProtocol(resolver, runner.server, connections, limits),  # type: ignore[arg-type]
+        lambda: FastPathProtocol(resolver, fallback, connections, limits),
         settings.host,
         settings.port,
         reuse_port=reuse_port or None,

@@ -17,6 +17,8 @@ from idnode.model.identifier import (
     admin_handle,
     canonical_prefix,
     check_suffix,
+    is_within,
+    parent_prefixes,
     prefix_handle,
 )
 
@@ -308,3 +310,34 @@ def test_canonical_prefix_is_idempotent_and_case_blind(prefix: str) -> None:
     assert canonical_prefix(canonical) == canonical
     assert canonical_prefix(prefix.upper()) == canonical
     assert canonical_prefix(prefix.swapcase()) == canonical
+
+
+@given(text=st.one_of(st.text(max_size=80), prefixes, prefixes.map(str.upper)))
+def test_canonical_prefix_raises_only_invalid_handle(text: str) -> None:
+    try:
+        canonical = canonical_prefix(text)
+    except InvalidHandle as exc:
+        assert exc.message
+        return
+    assert canonical_prefix(canonical) == canonical
+    assert canonical.lower() == text.lower()
+
+
+@given(text=st.text(max_size=300))
+def test_check_suffix_raises_only_invalid_handle_and_never_changes_a_suffix(text: str) -> None:
+    try:
+        assert check_suffix(text) == text
+    except InvalidHandle as exc:
+        assert exc.message
+
+
+@given(prefix=prefixes)
+def test_every_parent_prefix_contains_the_prefix(prefix: str) -> None:
+    canonical = canonical_prefix(prefix)
+    parents = parent_prefixes(canonical)
+    assert parents[0] == canonical
+    assert len(parents) == canonical.count(".") + 1
+    for parent in parents:
+        assert canonical_prefix(parent) == parent
+        assert is_within(canonical, parent)
+    assert not is_within(canonical, canonical + "0")  # a longer sibling is not a parent
