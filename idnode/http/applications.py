@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from aiohttp import BodyPartReader, web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from idnode.http.auth import principal_of
 from idnode.http.enterprises import admin_credential, json_body, operator_of
@@ -29,6 +30,9 @@ MAX_FIELD_BYTES = 16 * 1024
 # MAX_FIELD_BYTES each fit.
 FORM_ALLOWANCE_BYTES = 256 * 1024
 CHUNK_BYTES = 64 * 1024
+# What aiohttp's multipart reader raises for a body that is not framed as its Content-Type says: no or
+# a bad boundary, a cut-off body (ValueError), a part's headers that do not parse (InvalidHeader...).
+MALFORMED = (ValueError, HttpProcessingError)
 
 
 async def _caller(request: web.Request) -> tuple[Principal | None, str | None]:
@@ -77,9 +81,12 @@ async def submit(request: web.Request) -> web.Response:
                 fields[part.name] = await _field(part)
         if licence is None:
             raise InvalidEnterprise(f"The business licence file ('{LICENCE_FIELD}', 营业执照) is required.")
-    except BaseException:
+    except BaseException as exc:
         if licence is not None:
             applications.discard_licence(licence)
+        if isinstance(exc, MALFORMED):
+            detail = str(getattr(exc, "message", exc)).strip()
+            raise ProtocolError(f"Malformed multipart/form-data body: {detail}.") from None
         raise
     application, token = await applications.submit(fields, licence)
     body = {"responseCode": 1, "application": application.to_json(), "token": token}

@@ -205,6 +205,39 @@ async def test_malformed_submissions_are_refused(node: Server, session: aiohttp.
     assert await licence_files(node) == before
 
 
+BOUNDARY = "b0undary"
+LICENCE_PART = (
+    f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="licence"; filename="x.pdf"\r\n\r\n'.encode()
+    + PDF
+    + b"\r\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("content_type", "body"),
+    [
+        ("multipart/form-data", LICENCE_PART),  # no boundary
+        ("multipart/form-data; boundary=", LICENCE_PART),
+        (f"multipart/form-data; boundary={'x' * 71}", LICENCE_PART),  # longer than RFC 2046 allows
+        (f"multipart/form-data; boundary={BOUNDARY}", b"no boundary anywhere"),
+        (
+            f"multipart/form-data; boundary={BOUNDARY}",
+            f"--{BOUNDARY}\r\n-2.2e+273--{BOUNDARY}--\r\n".encode(),
+        ),
+        (f"multipart/form-data; boundary={BOUNDARY}", LICENCE_PART + b"--"),  # cut off after the file
+    ],
+)
+async def test_broken_multipart_framing_is_a_400_and_nothing_kept(
+    node: Server, session: aiohttp.ClientSession, content_type: str, body: bytes
+) -> None:
+    before = await licence_files(node)
+    url = f"{node.url}/api/applications"
+    status, answer = await post_json(session, url, data=body, headers={"Content-Type": content_type})
+    assert status == 400 and answer["responseCode"] == 4, answer
+    assert answer["message"].startswith("Malformed multipart/form-data body")
+    assert await licence_files(node) == before
+
+
 async def test_duplicate_uscc_and_reapplication_after_rejection(
     node: Server, session: aiohttp.ClientSession
 ) -> None:
