@@ -3,10 +3,14 @@
 Every operation is called with generated requests, valid (positive) and invalid (negative), as an
 anonymous caller, as the operator, or as an enterprise admin; path and query parameters naming a
 handle or a prefix are sometimes anchored under the enterprises the run onboarded, so writes,
-deletes and listings succeed as well as fail. Every answer must be no 5xx and must match the
-document: a documented status, the documented content type and headers, a body valid against the
-documented schema. The stateful run follows the document's links (PUT a handle → resolve it →
-delete it; onboard an enterprise → read it → change it; add a template → read it → delete it).
+deletes and listings succeed as well as fail; an anchored application submission is made valid (a
+fresh USCC, a PDF licence) so that it is accepted, and application ids onto the latest the run
+submitted; where the document takes an applicant's token, the applicant of the application named (or
+of the latest) is a caller too. Every answer must be no 5xx and must
+match the document: a documented status, the documented content type and headers, a body valid
+against the documented schema. The stateful run follows the document's links (PUT a handle →
+resolve it → delete it; onboard an enterprise → read it → change it; add a template → read it →
+delete it; submit an application → read it → review it → approve or reject it).
 """
 
 from __future__ import annotations
@@ -29,8 +33,9 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
+from schemathesis.transport.serialization import Binary
 
-from tests.http.helpers import Credentials
+from tests.http.helpers import PDF, Credentials, application_fields
 
 CHECKS = [
     not_a_server_error,
@@ -41,6 +46,9 @@ CHECKS = [
 ]
 MODES = (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)
 SCENARIOS_PER_ROUND = 10
+APPLICATIONS = "/api/applications"
+APPLICANT_SCHEME = "ApplicantToken"  # as the document names it
+APPLICANT = "applicant"  # a caller: the applicant's token of the application a request names
 
 
 @dataclass
@@ -56,6 +64,7 @@ class Target:
     victim_prefix: str
     session: requests.Session = field(default_factory=requests.Session)
     requests_made: int = 0
+    tokens: dict[str, str] = field(default_factory=dict)  # the run's applications: token by id
 
     def __post_init__(self) -> None:
         self.session.hooks["response"].append(self._count)
@@ -65,7 +74,8 @@ class Target:
 
     def anchor(self, case: schemathesis.Case, *, prefixes: bool = True) -> None:
         """Move the case's handle (and, if ``prefixes``, prefix) parameters onto this run's
-        enterprises; a handle already under the writer's prefix (from a link) stays as it is."""
+        enterprises and its application, and make an application submission valid; a handle already
+        under the writer's prefix or an application the run submitted (from a link) stays as it is."""
         path, query = case.path_parameters or {}, case.query or {}
         own = f"{self.writer_prefix}/"
         if "handle" in path and not str(path["handle"]).startswith(own):
@@ -74,6 +84,49 @@ class Target:
             query["prefix"] = self.writer_prefix
         if "prefix" in path and prefixes:
             path["prefix"] = self.victim_prefix
+        if "id" in path and case.path.startswith(f"{APPLICATIONS}/") and path["id"] not in self.tokens:
+            path["id"] = next(reversed(self.tokens))  # the latest the run submitted
+        if (case.method.upper(), case.path) == ("POST", APPLICATIONS) and isinstance(case.body, dict):
+            case.body = self.valid_application(case.body)
+
+    @staticmethod
+    def valid_application(body: dict[str, Any]) -> dict[str, Any]:
+        """An accepted submission in place of a generated one: valid fields with a new USCC, and the
+        generated licence bytes made a PDF file."""
+        licence = body.get("licence")
+        data = licence.data if isinstance(licence, Binary) else b""
+        return {**application_fields(), "licence": Binary(PDF + data)}
+
+    def add_application(self) -> None:
+        """Submit the run's first application (so that anchored application ids have one)."""
+        licence = {"licence": ("licence.pdf", PDF, "application/pdf")}
+        answer = self.session.post(f"{self.url}{APPLICATIONS}", data=application_fields(), files=licence)
+        assert answer.status_code == 201, answer.text
+        self._note_application(answer.json())
+
+    def _note_application(self, answer: dict[str, Any]) -> None:
+        self.tokens[answer["application"]["id"]] = answer["token"]
+
+    def called(self, case: schemathesis.Case, response: schemathesis.Response) -> None:
+        """Note the applicant's token of an accepted submission."""
+        if (case.method.upper(), case.path) == ("POST", APPLICATIONS) and response.status_code == 201:
+            self._note_application(response.json())
+
+    def callers(self, operation: schemathesis.APIOperation) -> list[Credentials | str | None]:
+        """Who calls ``operation``: anonymous, the operator, the writer, and APPLICANT where the
+        document takes an applicant's token."""
+        security = operation.definition.raw.get("security", [])
+        applicant = [APPLICANT] if any(APPLICANT_SCHEME in option for option in security) else []
+        return [None, self.operator, self.writer, *applicant]
+
+    def headers(self, case: schemathesis.Case, caller: Credentials | str | None) -> dict[str, str] | None:
+        """The Authorization header of a caller for ``case`` (APPLICANT: the token of the application
+        it names, if the run submitted it, else of the latest)."""
+        if caller != APPLICANT:
+            return caller  # type: ignore[return-value]
+        named = (case.path_parameters or {}).get("id")
+        token = self.tokens.get(named) if isinstance(named, str) else None
+        return {"Authorization": f"Bearer {token or next(reversed(self.tokens.values()))}"}
 
 
 def load_schema(url: str) -> schemathesis.BaseSchema:
@@ -97,22 +150,23 @@ def fuzz_operations(
 ) -> list[str]:
     """Call every operation ``examples`` times per generation mode; return one line per failing
     operation and mode (empty when every answer conformed)."""
-    callers = st.sampled_from([None, target.operator, target.writer])
     failures = []
     for result in schema.get_all_operations():
         operation = result.ok()
+        callers = st.sampled_from(target.callers(operation))
         for mode in MODES:
 
             @hypothesis.given(
                 case=operation.as_strategy(generation_mode=mode), auth=callers, anchored=st.booleans()
             )
             @_settings(examples, derandomize=derandomize)
-            def run(case: schemathesis.Case, auth: Credentials | None, anchored: bool) -> None:
+            def run(case: schemathesis.Case, auth: Credentials | str | None, anchored: bool) -> None:
                 if anchored:
                     target.anchor(case)
-                case.call_and_validate(
-                    base_url=target.url, session=target.session, headers=auth, checks=CHECKS, timeout=30
-                )
+                headers = target.headers(case, auth)
+                response = case.call(base_url=target.url, session=target.session, headers=headers, timeout=30)
+                target.called(case, response)
+                case.validate_response(response, checks=CHECKS, headers=headers)
 
             try:
                 run()
@@ -137,7 +191,16 @@ def fuzz_stateful(
         def get_call_kwargs(self, case: schemathesis.Case) -> dict[str, Any]:
             writes_handles = case.path.startswith(("/api/handles", "/api/bulk"))
             auth = target.writer if writes_handles else target.operator
+            # The applicant reads its licence and withdraws with its token; the operator does the rest.
+            path = case.path_parameters or {}
+            if path.get("id") in target.tokens and (
+                case.path.endswith("/licence") or path.get("action") == "withdraw"
+            ):
+                auth = target.headers(case, APPLICANT)
             return {"base_url": target.url, "session": target.session, "headers": auth, "timeout": 30}
+
+        def after_call(self, response: schemathesis.Response, case: schemathesis.Case) -> None:
+            target.called(case, response)
 
         def validate_response(
             self, response: schemathesis.Response, case: schemathesis.Case, **kwargs: Any

@@ -27,7 +27,9 @@ async def _target(server: Server) -> Target:
     async with aiohttp.ClientSession() as session:
         writer_prefix, writer = await onboard(session, server)
         victim_prefix, _ = await onboard(session, server)
-    return Target(server.url, operator(server), writer_prefix, writer, victim_prefix)
+    target = Target(server.url, operator(server), writer_prefix, writer, victim_prefix)
+    target.add_application()
+    return target
 
 
 @pytest.fixture(scope="module", params=["sqlite"])
