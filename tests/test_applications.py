@@ -156,6 +156,18 @@ async def test_rejection_needs_a_reason(core: Core) -> None:
     assert (rejected.state, rejected.reason) == (State.REJECTED, "营业执照模糊")
 
 
+@pytest.mark.parametrize("reason", ["资料\x00不全", "\x1b[31m不全", "不全\x7f"])
+async def test_a_reason_with_control_characters_is_refused(core: Core, reason: str) -> None:
+    application, _ = await in_state(core, State.UNDER_REVIEW)
+    with pytest.raises(InvalidEnterprise, match="non-printable"):
+        await core.applications.reject(core.local_operator, application.id, reason)
+    assert (await core.applications.get(application.id)).state is State.UNDER_REVIEW
+    rejected = await core.applications.reject(
+        core.local_operator, application.id, "一、营业执照模糊\n二、\t地址不符"
+    )
+    assert rejected.reason == "一、营业执照模糊\n二、\t地址不符"
+
+
 async def test_approval_onboards_through_the_operator_path(core: Core) -> None:
     application, _ = await in_state(core, State.UNDER_REVIEW)
     assert (await core.stats.summary())["enterprises"]["total"] == 0  # pending ones do not count

@@ -86,6 +86,11 @@ def check_reason(action: Action, reason: Any) -> str | None:
         raise InvalidEnterprise("reason must be a non-empty string.")
     if len(reason) > MAX_REASON:
         raise InvalidEnterprise(f"reason is longer than {MAX_REASON} characters.")
+    # As for the text fields: no control characters (NUL cannot even be stored in PostgreSQL text).
+    if any(not ch.isprintable() and ch not in "\r\n\t" for ch in reason):
+        raise InvalidEnterprise(
+            "reason contains non-printable characters (line breaks and tabs are allowed)."
+        )
     return reason.strip()
 
 

@@ -268,6 +268,10 @@ async def test_transitions_over_http(node: Server, session: aiohttp.ClientSessio
     status, body = await post_json(session, f"{base}/reject", headers=operator(node))
     assert status == 400 and "reason" in body["message"]
     status, body = await post_json(
+        session, f"{base}/withdraw", json={"reason": "j\x00"}, headers=bearer(token)
+    )
+    assert status == 400 and "non-printable" in body["message"]  # not a 500 from PostgreSQL
+    status, body = await post_json(
         session, f"{base}/withdraw", json={"reason": "改日再申请"}, headers=bearer(token)
     )
     assert status == 200 and body["application"]["state"] == "withdrawn"
