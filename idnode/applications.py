@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import uuid
 from collections.abc import AsyncIterable
 from dataclasses import replace
@@ -48,6 +49,13 @@ from idnode.registry import Registry
 from idnode.storage.repository import NOTIFY, DuplicateKey, Transaction
 
 APPLICANT_ACTOR = "applicant"
+# The form of the ids ``submit`` gives (uuid4().hex): another names no application and is not looked
+# up (PostgreSQL would refuse a NUL in it rather than find nothing).
+_ID_RE = re.compile(r"[0-9a-f]{32}")
+
+
+def _may_exist(application_id: str) -> bool:
+    return _ID_RE.fullmatch(application_id) is not None
 
 
 def token_hash(token: str) -> str:
@@ -130,14 +138,16 @@ class Applications:
             if principal.is_operator:
                 return Role.OPERATOR
             raise InsufficientPermissions("Only the operator or the applicant may see an application.")
-        if token:
+        if token and _may_exist(application_id):
             stored = await self.repository.application_token_hash(application_id)
             if stored is not None and hmac.compare_digest(stored, token_hash(token)):
                 return Role.APPLICANT
         raise AuthenticationNeeded("Present the operator's credentials or the application's token.")
 
     async def get(self, application_id: str) -> Application:
-        application = await self.repository.get_application(application_id)
+        application = (
+            await self.repository.get_application(application_id) if _may_exist(application_id) else None
+        )
         if application is None:
             raise ApplicationNotFound(f"No application {application_id}.")
         return application
@@ -221,7 +231,7 @@ class Applications:
         return str(principal) if role is Role.OPERATOR else APPLICANT_ACTOR
 
     async def _locked(self, tx: Transaction, application_id: str) -> Application:
-        current = await tx.get_application(application_id, lock=True)
+        current = await tx.get_application(application_id, lock=True) if _may_exist(application_id) else None
         if current is None:
             raise ApplicationNotFound(f"No application {application_id}.")
         return current

@@ -16,6 +16,7 @@ from idnode.model.application import Action, Application, State
 from idnode.model.enterprise import EnterpriseDraft
 from idnode.model.errors import (
     ApplicationExists,
+    ApplicationNotFound,
     AuthenticationNeeded,
     EnterpriseExists,
     IdnodeError,
@@ -166,6 +167,18 @@ async def test_a_reason_with_control_characters_is_refused(core: Core, reason: s
         core.local_operator, application.id, "一、营业执照模糊\n二、\t地址不符"
     )
     assert rejected.reason == "一、营业执照模糊\n二、\t地址不符"
+
+
+@pytest.mark.parametrize("application_id", ["a\x00b", "", "A" * 32, "0" * 33, "../x"])
+async def test_an_id_of_another_form_names_no_application(core: Core, application_id: str) -> None:
+    apps, operator = core.applications, core.local_operator
+    _, token = await in_state(core, State.SUBMITTED)
+    with pytest.raises(ApplicationNotFound):
+        await apps.get(application_id)
+    with pytest.raises(ApplicationNotFound):
+        await apps.move(operator, None, application_id, Action.REVIEW)
+    with pytest.raises(AuthenticationNeeded):
+        await apps.role(application_id, None, token)
 
 
 async def test_approval_onboards_through_the_operator_path(core: Core) -> None:
