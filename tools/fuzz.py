@@ -4,13 +4,11 @@
 Runs the slow test tests/http/test_fuzz.py::test_fuzz_long (schemathesis: every operation, valid and
 invalid requests, as anonymous, operator and enterprise callers, then link-following scenarios) on
 SQLite and PostgreSQL, with fresh random examples each run. It fails on any 5xx and on any answer the
-document does not allow, printing a curl command that reproduces each.
+document does not allow, printing a curl command that reproduces each. ``--paths`` restricts the run to
+the operations whose path matches a regular expression (``'^/(identity|snms)'``: the SNMS API).
 
     .venv/bin/python tools/fuzz.py [--examples 200] [--scenarios 200] [--db sqlite|postgresql|both]
                                    [--paths REGEX]
-
-``--paths '^/api/applications'`` fuzzes only the operations whose path matches (links to others are
-not followed).
 """
 
 from __future__ import annotations
