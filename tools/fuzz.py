@@ -4,9 +4,11 @@
 Runs the slow test tests/http/test_fuzz.py::test_fuzz_long (schemathesis: every operation, valid and
 invalid requests, as anonymous, operator and enterprise callers, then link-following scenarios) on
 SQLite and PostgreSQL, with fresh random examples each run. It fails on any 5xx and on any answer the
-document does not allow, printing a curl command that reproduces each.
+document does not allow, printing a curl command that reproduces each. ``--paths`` restricts the run to
+the operations whose path matches a regular expression (``'^/(identity|snms)'``: the SNMS API).
 
     .venv/bin/python tools/fuzz.py [--examples 200] [--scenarios 200] [--db sqlite|postgresql|both]
+                                   [--paths REGEX]
 """
 
 from __future__ import annotations
@@ -26,12 +28,14 @@ def main() -> int:
     parser.add_argument("--examples", type=int, default=200, help="per operation and generation mode")
     parser.add_argument("--scenarios", type=int, default=200, help="link-following scenarios")
     parser.add_argument("--db", choices=["sqlite", "postgresql", "both"], default="both")
+    parser.add_argument("--paths", default="", help="only operations whose path matches this regex")
     args = parser.parse_args()
     selected = "" if args.db == "both" else args.db
     env = {
         **os.environ,
         "IDNODE_FUZZ_EXAMPLES": str(args.examples),
         "IDNODE_FUZZ_SCENARIOS": str(args.scenarios),
+        "IDNODE_FUZZ_PATHS": args.paths,
     }
     command = [
         sys.executable,
