@@ -107,7 +107,9 @@ class Target:
             obj["handle"] = self._own(obj["handle"])
         if "templateVersion" in obj:
             obj["templateVersion"] = TEMPLATE_VERSION
-            content = next((v.get("data") for v in obj.get("value") or [] if isinstance(v, dict)), None)
+            values = obj.get("value")
+            attributes = values if isinstance(values, list) else []
+            content = next((v.get("data") for v in attributes if isinstance(v, dict)), None)
             text = content.get("value") if isinstance(content, dict) else None
             obj["value"] = [{**TEMPLATE_ITEM, "data": {"format": "string", "value": str(text or "x")[:255]}}]
         if "prefix" in obj:
@@ -136,12 +138,16 @@ class Target:
 
     def headers(self, caller: Credentials | str | None) -> dict[str, str] | None:
         """The Authorization header of a caller (BEARER: the writer's live token, logging in for one
-        when the run has none)."""
+        when the run has none). A scenario following links from an enterprise listing may reset the
+        writer's secret: then the login fails and the writer's Basic credential goes instead (and is
+        refused like any credential that no longer works)."""
         if caller != BEARER:
             return caller  # type: ignore[return-value]
         if self._token is None:
             login = {"username": self.writer.username, "password": self.writer.secret}
             answer = self.session.post(f"{self.url}/identity/token", json=login)
+            if answer.status_code != 200:
+                return self.writer
             self._token = answer.json()["data"]["token"]
         return {"Authorization": f"Bearer {self._token}"}
 

@@ -35,11 +35,12 @@ async def _target(server: Server) -> Target:
 def _fuzzed_node(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Server]:
-    """A node for fuzzing: without the per-client failed-login limit, which the run's hundreds of
-    wrong logins from one address would trip, turning every later answer to that address into a 429
-    (the limit has its own tests; the per-account limit stays)."""
+    """A node for fuzzing: without the per-client failed-login limit and the write rate limit, which
+    the run's hundreds of wrong logins and its bursts of writes from one address would trip, turning
+    later answers to that address into 429s (both limits have their own tests; the per-account
+    failed-login limit stays)."""
     config = tmp_path_factory.mktemp("fuzz-config") / "idnode.toml"
-    config.write_text("login_failures_per_client = 0\n", encoding="utf-8")
+    config.write_text("login_failures_per_client = 0\nrate_limit_writes = 0\n", encoding="utf-8")
     yield from module_node(request, tmp_path_factory, options=["--config", str(config)])
 
 
