@@ -17,6 +17,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
@@ -193,7 +194,7 @@ def stop_server(server: Server) -> None:
 
 
 def module_node(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, **options: bool
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, **options: Any
 ) -> Iterator[Server]:
     """A real node on the database ``request.param`` names, for a module-scoped fixture."""
     databases = fresh_pg_database() if request.param == "postgresql" else iter([""])

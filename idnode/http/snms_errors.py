@@ -19,6 +19,7 @@ from typing import Any
 from aiohttp import web
 
 from idnode.http.errors import error_status, json_response
+from idnode.http.limits import SlowBody
 from idnode.model.errors import (
     AuthenticationFailed,
     AuthenticationNeeded,
@@ -155,6 +156,8 @@ def snms_endpoint(handler: Handler) -> Callable[[web.Request], Awaitable[web.Res
             return envelope(await handler(request))
         except IdnodeError as exc:
             return error_envelope(exc)
+        except (web.HTTPException, SlowBody):
+            raise  # a body past its limit or too slow: the limits middleware answers 413 or 408
         except Exception:
             log.exception("unhandled error serving %s %s", request.method, request.path)
             return envelope(None, -4, "系统内部错误", 500)

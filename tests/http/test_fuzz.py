@@ -19,7 +19,7 @@ from tests.http.fuzzing import Target, fuzz_operations, fuzz_stateful, load_sche
 from tests.http.helpers import onboard, operator
 
 SCHEMA = Path(__file__).resolve().parents[2] / "schema" / "openapi.json"
-SUITE_EXAMPLES = 4  # per operation and generation mode: about 240 requests (and 80 in scenarios)
+SUITE_EXAMPLES = 4  # per operation and generation mode: about 320 requests (and 80 in scenarios)
 SUITE_SCENARIOS = 10
 
 
@@ -29,12 +29,25 @@ async def _target(server: Server) -> Target:
         victim_prefix, _ = await onboard(session, server)
     target = Target(server.url, operator(server), writer_prefix, writer, victim_prefix)
     target.add_application()
+    target.add_data_template()
     return target
+
+
+def _fuzzed_node(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server]:
+    """A node for fuzzing: without the per-client failed-login limit and the write rate limit, which
+    the run's hundreds of wrong logins and its bursts of writes from one address would trip, turning
+    later answers to that address into 429s (both limits have their own tests; the per-account
+    failed-login limit stays)."""
+    config = tmp_path_factory.mktemp("fuzz-config") / "idnode.toml"
+    config.write_text("login_failures_per_client = 0\nrate_limit_writes = 0\n", encoding="utf-8")
+    yield from module_node(request, tmp_path_factory, options=["--config", str(config)])
 
 
 @pytest.fixture(scope="module", params=["sqlite"])
 def fuzz_node(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    yield from module_node(request, tmp_path_factory)
+    yield from _fuzzed_node(request, tmp_path_factory)
 
 
 async def test_the_node_serves_its_document(fuzz_node: Server, session: aiohttp.ClientSession) -> None:
@@ -62,7 +75,7 @@ async def test_fuzz_following_links(fuzz_node: Server) -> None:
 def long_fuzz_node(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Server]:
-    yield from module_node(request, tmp_path_factory)
+    yield from _fuzzed_node(request, tmp_path_factory)
 
 
 @pytest.mark.slow
