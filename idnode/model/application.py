@@ -171,6 +171,7 @@ class Application:
     enterprise_prefix: str | None  # once approved
     created_at: datetime
     updated_at: datetime
+    credential_collected_at: datetime | None = None  # when the applicant collected its credential
 
     def to_json(self) -> dict[str, Any]:
         d = self.draft
@@ -194,6 +195,9 @@ class Application:
             "enterprise_prefix": self.enterprise_prefix,
             "created_at": self.created_at.isoformat(),
             "updated_at": self.updated_at.isoformat(),
+            "credential_collected_at": (
+                self.credential_collected_at.isoformat() if self.credential_collected_at else None
+            ),
         }
 
 
