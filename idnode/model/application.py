@@ -4,7 +4,8 @@ An application moves ``submitted`` → ``under_review`` → ``approved`` | ``rej
 required), or is ``withdrawn`` by the applicant while submitted or under review. Approved, rejected
 and withdrawn are final; after a rejection or withdrawal the same USCC may apply again (a new
 application). Who may act: the operator reviews, approves and rejects; the applicant (holding the
-token it got on submission) or the operator withdraws.
+token it got on submission) or the operator withdraws. Once approved, the applicant may collect its
+enterprise admin credential once (``credential_collected_at``; idnode/applications.py).
 """
 
 from __future__ import annotations
