@@ -212,7 +212,8 @@ class Applications:
         self, principal: Principal | None, application_id: str
     ) -> tuple[Application, Enterprise, str]:
         """Approve an application under review (operator): onboard its enterprise as the operator's
-        onboarding does. Returns the application, the enterprise and its admin secret (shown once)."""
+        onboarding does. Returns the application, the enterprise and its admin secret (shown once; it
+        stops working if the applicant collects its own, see ``collect_credential``)."""
         self.repository.require_writable()
         actor = await self._actor(principal, None, application_id, Action.APPROVE)
         application = await self.get(application_id)

@@ -20,6 +20,7 @@ from idnode.model.errors import (
     AuthenticationNeeded,
     CredentialCollected,
     EnterpriseExists,
+    EnterpriseSuspended,
     IdnodeError,
     InsufficientPermissions,
     InvalidEnterprise,
@@ -345,3 +346,14 @@ async def test_concurrent_collections_hand_out_one_credential(core: Core) -> Non
     (_, secret), admin = handed[0], f"{application.enterprise_prefix}/ADMIN"
     await core.registry.authenticate(admin, 300, secret, channel=LOCAL)  # the one handed out works
     assert [a["action"] for a in await core.repository.audit_trail(admin)] == ["create", "set-secret"]
+
+
+async def test_a_suspended_enterprise_collects_nothing(core: Core) -> None:
+    application, token = await in_state(core, State.APPROVED)
+    prefix = application.enterprise_prefix
+    assert prefix is not None
+    await core.registry.update_enterprise(core.local_operator, prefix, {"status": "suspended"})
+    with pytest.raises(EnterpriseSuspended):
+        await core.applications.collect_credential(None, token, application.id)
+    assert (await core.applications.get(application.id)).credential_collected_at is None
+    assert [a["action"] for a in await core.repository.audit_trail(f"{prefix}/ADMIN")] == ["create"]
