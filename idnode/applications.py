@@ -7,8 +7,9 @@ channel, idnode/notify.py). Approval onboards the enterprise through ``Registry.
 operator's own onboarding path, in the same transaction as the application's move to ``approved``.
 
 Anyone may submit; the answer carries the application id and a token (shown once; only its SHA-256
-is stored) with which the applicant reads its application, downloads its licence and withdraws. A
-USCC with an open or approved application, or a registered enterprise, cannot apply again.
+is stored) with which the applicant reads its application, downloads its licence, withdraws, and,
+once approved, collects its enterprise admin credential (once; ``collect_credential``). A USCC with an
+open or approved application, or a registered enterprise, cannot apply again.
 """
 
 from __future__ import annotations
@@ -41,11 +42,14 @@ from idnode.model.errors import (
     ApplicationExists,
     ApplicationNotFound,
     AuthenticationNeeded,
+    CredentialCollected,
     InsufficientPermissions,
+    TransitionNotAllowed,
 )
+from idnode.model.identifier import admin_handle
 from idnode.model.permissions import Principal
 from idnode.notify import application_notice
-from idnode.registry import Registry
+from idnode.registry import SECKEY_INDEX, Registry
 from idnode.storage.repository import NOTIFY, DuplicateKey, Transaction
 
 APPLICANT_ACTOR = "applicant"
@@ -68,6 +72,23 @@ def _already_open(uscc: str) -> ApplicationExists:
         f"该统一社会信用代码 {uscc} 已有待处理或已通过的申请，请勿重复申请。"
         f" An application for unified social credit code {uscc} is already open or approved."
     )
+
+
+def _require_collectable(application: Application) -> str:
+    """The prefix whose credential an application's applicant may collect now; raise
+    TransitionNotAllowed before approval, CredentialCollected after the one collection."""
+    if application.state is not State.APPROVED or application.enterprise_prefix is None:
+        raise TransitionNotAllowed(
+            "The credential can be collected once the application is approved;"
+            f" it is {application.state.value}."
+        )
+    if application.credential_collected_at is not None:
+        raise CredentialCollected(
+            "该申请的管理员账号已领取，不能再次领取；如遗失请联系运营人员重置密码。"
+            f" The credential was collected at {application.credential_collected_at.isoformat()}"
+            " and is shown only once; ask the operator to reset it."
+        )
+    return application.enterprise_prefix
 
 
 def _already_registered(uscc: str) -> ApplicationExists:
@@ -201,7 +222,8 @@ class Applications:
         self, principal: Principal | None, application_id: str
     ) -> tuple[Application, Enterprise, str]:
         """Approve an application under review (operator): onboard its enterprise as the operator's
-        onboarding does. Returns the application, the enterprise and its admin secret (shown once)."""
+        onboarding does. Returns the application, the enterprise and its admin secret (shown once; it
+        stops working if the applicant collects its own, see ``collect_credential``)."""
         self.repository.require_writable()
         actor = await self._actor(principal, None, application_id, Action.APPROVE)
         application = await self.get(application_id)
@@ -216,6 +238,32 @@ class Applications:
             principal, application.draft.enterprise(), then=record
         )
         return approved[-1], enterprise, secret
+
+    async def collect_credential(
+        self, principal: Principal | None, token: str | None, application_id: str
+    ) -> tuple[str, str]:
+        """Hand the approved applicant its enterprise admin credential: (username, secret), the secret
+        shown once. Only the applicant (``token``) may, only once: the enterprise admin gets a new
+        random secret (``Registry.issue_enterprise_secret``, audited as a ``set-secret`` by
+        ``application:<id>``) and the application records when, in one transaction. The secret the
+        operator was shown at approval stops working then.
+
+        Raises AuthenticationNeeded (no or wrong token), InsufficientPermissions (the operator or
+        another principal: the operator resets secrets instead), TransitionNotAllowed (not approved),
+        CredentialCollected (the second time), EnterpriseSuspended."""
+        self.repository.require_writable()
+        if await self.role(application_id, principal, token) is not Role.APPLICANT:
+            raise InsufficientPermissions(
+                "Only the applicant, with its token, collects the credential; the operator resets it."
+            )
+        prefix = _require_collectable(await self.get(application_id))  # fail before hashing a secret
+
+        async def record(tx: Transaction) -> None:
+            _require_collectable(await self._locked(tx, application_id))  # a concurrent collection
+            await tx.mark_credential_collected(application_id)
+
+        secret = await self.registry.issue_enterprise_secret(prefix, f"application:{application_id}", record)
+        return f"{SECKEY_INDEX}:{admin_handle(prefix)}", secret
 
     # -- helpers -------------------------------------------------------------------------------
 

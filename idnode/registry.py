@@ -233,11 +233,32 @@ class Registry:
         self.repository.require_writable()
         await self._set_secret(principal, Identifier.parse(principal.handle), principal.index, secret)
 
+    async def issue_enterprise_secret(
+        self, prefix: str, actor: str, then: Callable[[Transaction], Awaitable[None]]
+    ) -> str:
+        """Give ``<prefix>/ADMIN`` a new random secret on behalf of ``actor``, whom the caller has
+        already authorised (an approved application's applicant collecting its credential), and return
+        it (shown once). The change is the enterprise admin's own secret change, audited as a
+        ``set-secret`` by ``actor``; ``then`` runs last in the same transaction, so its failure
+        changes nothing. Raises as ``set_own_secret`` does (EnterpriseSuspended for a suspended firm)."""
+        self.repository.require_writable()
+        handle = admin_handle(prefix)
+        admin = Principal(str(handle), SECKEY_INDEX)
+        return await self._set_secret(admin, handle, SECKEY_INDEX, actor=actor, then=then)
+
     async def _set_secret(
-        self, principal: Principal, handle: Identifier, index: int, secret: str | None = None
+        self,
+        principal: Principal,
+        handle: Identifier,
+        index: int,
+        secret: str | None = None,
+        *,
+        actor: str | None = None,
+        then: Callable[[Transaction], Awaitable[None]] | None = None,
     ) -> str:
         """Replace (or add) the HS_SECKEY at ``handle``/``index`` with ``secret`` (default: a new
-        random one); return it."""
+        random one) as ``principal`` may, audited as ``actor`` (default: the principal); ``then`` runs
+        last in the same transaction. Return the secret."""
         secret = secret or new_secret()
         value = replace(_seckey_value(secret, epoch()), index=index)  # hash before taking the row lock
         for _ in range(MAX_RETRIES):
@@ -246,7 +267,9 @@ class Registry:
                 old = record.by_index().get(index)
                 await self.require_value_change(tx, principal, record, old, old)
                 values = Record.sorted_values([v for v in record.values if v.index != index] + [value])
-                if await self.committer.change(tx, str(principal), record, values, "set-secret"):
+                if await self.committer.change(tx, actor or str(principal), record, values, "set-secret"):
+                    if then is not None:
+                        await then(tx)
                     return secret
         raise ConflictingUpdate()
 

@@ -1,6 +1,7 @@
 """The application workflow in the core (idnode.applications), on SQLite and PostgreSQL: every legal
 and illegal transition, who may take it, duplicate USCCs, re-application, approval through the
-operator's onboarding path, the audit trail and the queued notifications."""
+operator's onboarding path, the applicant's one-time credential collection, the audit trail and the
+queued notifications."""
 
 from __future__ import annotations
 
@@ -18,7 +19,9 @@ from idnode.model.errors import (
     ApplicationExists,
     ApplicationNotFound,
     AuthenticationNeeded,
+    CredentialCollected,
     EnterpriseExists,
+    EnterpriseSuspended,
     IdnodeError,
     InsufficientPermissions,
     InvalidEnterprise,
@@ -311,3 +314,71 @@ async def test_concurrent_submissions_of_one_uscc_make_one_application(core: Cor
     assert len(made) == 1
     assert all(isinstance(r, ApplicationExists) for r in results if isinstance(r, BaseException))
     assert len(list(core.settings.licences_path.iterdir())) == 1  # the refused ones kept no file
+
+
+async def test_the_approved_applicant_collects_its_credential_once(core: Core) -> None:
+    application, token = await in_state(core, State.UNDER_REVIEW)
+    apps, registry = core.applications, core.registry
+    with pytest.raises(TransitionNotAllowed):  # not approved yet
+        await apps.collect_credential(None, token, application.id)
+    _, enterprise, approval_secret = await apps.approve(core.local_operator, application.id)
+    admin = f"{enterprise.prefix}/ADMIN"
+    for wrong in ("not-the-token", "", None):
+        with pytest.raises(AuthenticationNeeded):
+            await apps.collect_credential(None, wrong, application.id)
+    with pytest.raises(InsufficientPermissions):  # the operator resets secrets instead
+        await apps.collect_credential(core.local_operator, None, application.id)
+    assert (await apps.get(application.id)).credential_collected_at is None
+    await registry.authenticate(admin, 300, approval_secret, channel=LOCAL)  # refusals changed nothing
+
+    username, secret = await apps.collect_credential(None, token, application.id)
+    assert username == f"300:{admin}" and secret != approval_secret
+    assert (await registry.authenticate(admin, 300, secret, channel=LOCAL)).handle == admin
+    with pytest.raises(AuthenticationNeeded):  # the secret the operator saw stops working
+        await registry.authenticate(admin, 300, approval_secret, channel=LOCAL)
+    collected = await apps.get(application.id)
+    assert collected.state is State.APPROVED and collected.credential_collected_at is not None
+    assert collected.to_json()["credential_collected_at"] == collected.credential_collected_at.isoformat()
+    audit = await core.repository.audit_trail(admin)
+    assert (audit[-1]["actor"], audit[-1]["action"]) == (f"application:{application.id}", "set-secret")
+    assert len(audit) == 2  # the admin handle's creation, then this one change
+
+    with pytest.raises(CredentialCollected) as again:
+        await apps.collect_credential(None, token, application.id)
+    assert "once" in again.value.message and isinstance(again.value, TransitionNotAllowed)  # 409
+    await registry.authenticate(admin, 300, secret, channel=LOCAL)  # still the collected one
+    assert len(await core.repository.audit_trail(admin)) == 2
+
+
+@pytest.mark.parametrize("end", [State.SUBMITTED, State.REJECTED, State.WITHDRAWN])
+async def test_no_credential_without_approval(core: Core, end: State) -> None:
+    application, token = await in_state(core, end)
+    with pytest.raises(TransitionNotAllowed) as refused:
+        await core.applications.collect_credential(None, token, application.id)
+    assert end.value in refused.value.message
+    assert (await core.applications.get(application.id)).credential_collected_at is None
+
+
+async def test_concurrent_collections_hand_out_one_credential(core: Core) -> None:
+    application, token = await in_state(core, State.APPROVED)
+    results = await asyncio.gather(
+        *(core.applications.collect_credential(None, token, application.id) for _ in range(3)),
+        return_exceptions=True,
+    )
+    handed = [r for r in results if not isinstance(r, BaseException)]
+    assert len(handed) == 1
+    assert all(isinstance(r, CredentialCollected) for r in results if isinstance(r, BaseException))
+    (_, secret), admin = handed[0], f"{application.enterprise_prefix}/ADMIN"
+    await core.registry.authenticate(admin, 300, secret, channel=LOCAL)  # the one handed out works
+    assert [a["action"] for a in await core.repository.audit_trail(admin)] == ["create", "set-secret"]
+
+
+async def test_a_suspended_enterprise_collects_nothing(core: Core) -> None:
+    application, token = await in_state(core, State.APPROVED)
+    prefix = application.enterprise_prefix
+    assert prefix is not None
+    await core.registry.update_enterprise(core.local_operator, prefix, {"status": "suspended"})
+    with pytest.raises(EnterpriseSuspended):
+        await core.applications.collect_credential(None, token, application.id)
+    assert (await core.applications.get(application.id)).credential_collected_at is None
+    assert [a["action"] for a in await core.repository.audit_trail(f"{prefix}/ADMIN")] == ["create"]

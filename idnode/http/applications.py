@@ -1,7 +1,9 @@
 """Applications API: enterprises apply (anyone, multipart with the licence file), the operator reviews.
 
 The applicant authenticates with ``Authorization: Bearer <token>`` (the token the submission
-returned); the operator with its Basic credentials.
+returned); the operator with its Basic credentials. Once approved, the applicant collects its
+enterprise admin credential itself, once (``POST /api/applications/{id}/credential``); the secret the
+operator saw at approval stops working then.
 """
 
 from __future__ import annotations
@@ -180,6 +182,16 @@ async def act(request: web.Request) -> web.Response:
     return json_response(body)
 
 
+async def collect_credential(request: web.Request) -> web.Response:
+    """The approved applicant's enterprise admin credential, once (Applications.collect_credential)."""
+    principal, token = await _caller(request)
+    username, secret = await request.app[APPLICATIONS].collect_credential(
+        principal, token, request.match_info["id"]
+    )
+    body = {"responseCode": 1, "username": username, "secret": secret}
+    return json_response(body, headers={"Cache-Control": "no-store"})  # shown once: keep no copy
+
+
 routes = [
     web.post("/api/applications", submit),
     web.get("/api/applications", list_applications),
@@ -187,4 +199,5 @@ routes = [
     web.get("/api/applications/{id}", show),
     web.get("/api/applications/{id}/licence", licence),
     web.post("/api/applications/{id}/{action:review|approve|reject|withdraw}", act),
+    web.post("/api/applications/{id}/credential", collect_credential),
 ]

@@ -4,7 +4,8 @@ An application moves ``submitted`` → ``under_review`` → ``approved`` | ``rej
 required), or is ``withdrawn`` by the applicant while submitted or under review. Approved, rejected
 and withdrawn are final; after a rejection or withdrawal the same USCC may apply again (a new
 application). Who may act: the operator reviews, approves and rejects; the applicant (holding the
-token it got on submission) or the operator withdraws.
+token it got on submission) or the operator withdraws. Once approved, the applicant may collect its
+enterprise admin credential once (``credential_collected_at``; idnode/applications.py).
 """
 
 from __future__ import annotations
@@ -176,6 +177,7 @@ class Application:
     enterprise_prefix: str | None  # once approved
     created_at: datetime
     updated_at: datetime
+    credential_collected_at: datetime | None = None  # when the applicant collected its credential
 
     def to_json(self) -> dict[str, Any]:
         d = self.draft
@@ -199,6 +201,9 @@ class Application:
             "enterprise_prefix": self.enterprise_prefix,
             "created_at": self.created_at.isoformat(),
             "updated_at": self.updated_at.isoformat(),
+            "credential_collected_at": (
+                self.credential_collected_at.isoformat() if self.credential_collected_at else None
+            ),
         }
 
 

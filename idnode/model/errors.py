@@ -274,6 +274,11 @@ class TransitionNotAllowed(IdnodeError):
     response_code = 2  # no Handle code fits; HTTP answers 409 (see idnode/http/errors.py)
 
 
+class CredentialCollected(TransitionNotAllowed):
+    """该申请的管理员账号已领取过（只能领取一次） / The application's admin credential has been
+    collected already (once only); the operator can reset it."""
+
+
 class LicenceTooLarge(IdnodeError):
     """The business licence file is too large."""
 

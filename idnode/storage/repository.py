@@ -208,6 +208,7 @@ def _application(row: Any) -> Application:
         enterprise_prefix=row.enterprise_prefix,
         created_at=_aware(row.created_at),
         updated_at=_aware(row.updated_at),
+        credential_collected_at=_aware(row.credential_collected_at) if row.credential_collected_at else None,
     )
 
 
@@ -640,6 +641,14 @@ class Transaction:
             changes["enterprise_prefix"] = enterprise_prefix
         await self.conn.execute(
             update(applications).where(applications.c.id == application_id).values(**changes)
+        )
+
+    async def mark_credential_collected(self, application_id: str) -> None:
+        """Record that the applicant collected its credential, now."""
+        await self.conn.execute(
+            update(applications)
+            .where(applications.c.id == application_id)
+            .values(credential_collected_at=self.now, updated_at=self.now)
         )
 
     async def add_transition(self, application_id: str, transition: Transition) -> None:

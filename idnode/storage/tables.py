@@ -259,8 +259,9 @@ class WebSessionRow(Base):
 
 class ApplicationRow(Base):
     """An enterprise's application to be onboarded (idnode/applications.py); ``token_hash`` is the
-    SHA-256 of the applicant's token. One USCC holds at most one application that is open or approved
-    (the partial unique index), so concurrent duplicate submissions cannot both succeed."""
+    SHA-256 of the applicant's token; ``credential_collected_at`` is when the approved applicant
+    collected its admin credential (once only). One USCC holds at most one application that is open or
+    approved (the partial unique index), so concurrent duplicate submissions cannot both succeed."""
 
     __tablename__ = "applications"
 
@@ -284,6 +285,7 @@ class ApplicationRow(Base):
     enterprise_prefix: Mapped[str | None] = mapped_column(String(64), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    credential_collected_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
     __table_args__ = (
         Index(

@@ -1,5 +1,6 @@
 """The applications API end to end against a real node: submit with a licence, review, approve, and
-the new enterprise's credential registers identifiers; upload limits; duplicates; who may do what."""
+the new enterprise's credential registers identifiers; the applicant collects its credential once;
+upload limits; duplicates; who may do what."""
 
 from __future__ import annotations
 
@@ -85,6 +86,48 @@ async def test_apply_review_approve_then_register(node: Server, session: aiohttp
         ("under_review", "approved"),
     ]
     assert all(t["actor"] == node.operator[0] for t in shown["transitions"][1:])
+
+
+async def test_the_applicant_collects_its_credential_once(
+    node: Server, session: aiohttp.ClientSession
+) -> None:
+    app_id, token, _ = await apply(session, node)
+    url = f"{node.url}/api/applications/{app_id}/credential"
+    await step(session, node, app_id, "review")
+    status, body = await post_json(session, url, headers=bearer(token))
+    assert status == 409 and body["responseCode"] == 2 and "under_review" in body["message"]
+    approval = (await step(session, node, app_id, "approve"))["admin"]
+    prefix = approval["username"].removeprefix("300:").removesuffix("/ADMIN")
+    _, other_token, _ = await apply(session, node)
+    for headers, expected in [
+        ({}, (401, 402)),
+        (bearer("guess"), (401, 402)),
+        (bearer(other_token), (401, 402)),
+        (operator(node), (403, 401)),  # the operator resets secrets instead
+        (basic(approval["username"], approval["secret"]), (403, 401)),
+    ]:
+        status, body = await post_json(session, url, headers=headers)
+        assert (status, body["responseCode"]) == expected and body["message"]
+
+    async with session.post(url, headers=bearer(token)) as resp:
+        assert resp.status == 200 and resp.headers["Cache-Control"] == "no-store"
+        collected = await resp.json()
+    assert set(collected) == {"responseCode", "username", "secret"}
+    assert collected["username"] == approval["username"] and collected["secret"] != approval["secret"]
+    value = [{"index": 1, "type": "URL", "data": "https://example.com/pump/1"}]
+    old = basic(approval["username"], approval["secret"])
+    status, body = await put_values(session, node, f"{prefix}/PUMP-1", value, old, overwrite="false")
+    assert status == 401, body  # the secret the operator saw stops working
+    new = basic(collected["username"], collected["secret"])
+    status, body = await put_values(session, node, f"{prefix}/PUMP-1", value, new, overwrite="false")
+    assert status == 201, body
+
+    status, body = await post_json(session, url, headers=bearer(token))
+    assert status == 409 and body["responseCode"] == 2 and "once" in body["message"]
+    status, shown = await get_json(session, f"{node.url}/api/applications/{app_id}", headers=bearer(token))
+    assert status == 200 and shown["application"]["credential_collected_at"]
+    status, body = await put_values(session, node, f"{prefix}/PUMP-2", value, new, overwrite="false")
+    assert status == 201, body  # the refused second collection changed nothing
 
 
 async def test_licence_download_for_operator_and_applicant_only(

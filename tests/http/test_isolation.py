@@ -213,6 +213,19 @@ async def under_review(session: aiohttp.ClientSession, world: World, fresh: bool
     return target
 
 
+async def approved(session: aiohttp.ClientSession, world: World, fresh: bool) -> Target:
+    """An approved application, with its enterprise as the operator's approval left it (the owner
+    login then shows a collection that happened: the approval-time secret stops working)."""
+    target = await under_review(session, world, fresh)
+    url = _api(world, f"applications/{target.application}/approve")
+    async with session.post(url, headers=operator(world.node)) as resp:
+        assert resp.status == 200, await resp.text()
+        admin = (await resp.json())["admin"]
+    prefix = admin["username"].removeprefix("300:").removesuffix("/ADMIN")
+    firm = Firm(prefix, basic(admin["username"], admin["secret"]))
+    return Target(application=target.application, firm=firm)
+
+
 # -- operations: each sends one request and answers (HTTP status, responseCode) --------------------
 
 Operation = Callable[[aiohttp.ClientSession, World, Target, Credentials | None], Awaitable[tuple[int, int]]]
@@ -515,6 +528,8 @@ review_application = _acting("review")
 approve_application = _acting("approve")
 reject_application = _acting("reject", {"reason": "材料不全"})
 withdraw_application = _acting("withdraw")  # the applicant's token is not among the credentials here
+# The applicant's alone (with its token, tested in test_applications_api.py): no Basic credential may.
+collect_credential = _acting("credential")
 
 
 # -- the table ---------------------------------------------------------------------------------------
@@ -550,6 +565,7 @@ ROUTES: dict[Operation, tuple[str, str]] = {
     approve_application: ("POST", "/api/applications/{id}/{action}"),
     reject_application: ("POST", "/api/applications/{id}/{action}"),
     withdraw_application: ("POST", "/api/applications/{id}/{action}"),
+    collect_credential: ("POST", "/api/applications/{id}/credential"),
 }
 
 
@@ -625,6 +641,7 @@ TABLE: list[tuple[Operation, TargetMaker, dict[str, tuple[int, int]]]] = [
     (approve_application, under_review, operator_only(OK)),
     (reject_application, under_review, operator_only(OK)),
     (withdraw_application, submitted, operator_only(OK)),
+    (collect_credential, approved, row(AUTH, AUTH, DENY, DENY, DENY)),
 ]
 CELLS = [
     pytest.param(

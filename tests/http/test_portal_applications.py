@@ -1,6 +1,7 @@
 """Applying from the portal and reviewing in the console, against a real node: the form with its
 licence upload, the applicant's status page, the operator's queue, approval (the enterprise then
-signs in with the credential shown once), rejection with a reason, and the refusals."""
+signs in with the credential shown once), the applicant's one-time collection of its credential,
+rejection with a reason, and the refusals."""
 
 from __future__ import annotations
 
@@ -47,6 +48,48 @@ def test_apply_then_approve_then_the_enterprise_signs_in(node: Server, console: 
     assert marked(status(node, application_id, token).page, "application-prefix") == [prefix]
     enterprise = signed_in(node, username, secret)
     assert prefix in enterprise.get("/portal/stats").text
+
+
+def test_the_approved_applicant_collects_its_credential_once(node: Server, console: Portal) -> None:
+    application_id, token = submitted(node)
+    assert 'data-testid="collect-credential"' not in status(node, application_id, token).page
+    console.get(f"/console/applications/{application_id}")
+    console.post(f"/console/applications/{application_id}/review", {})
+    console.post(f"/console/applications/{application_id}/approve", {})
+    username, approval_secret = (
+        marked(console.page, "admin-username")[0],
+        marked(console.page, "admin-secret")[0],
+    )
+    assert "失效" in marked(console.page, "admin-credential-note")[0]  # the operator is told
+    handed_on = signed_in(node, username, approval_secret)  # the operator passed it on meanwhile
+
+    applicant = status(node, application_id, token)
+    assert 'data-testid="collect-credential"' in applicant.page
+    collect = {"id": application_id, "token": token, "action": "collect"}
+    forged = applicant.post("/portal/application", collect, csrf="forged")
+    assert forged.status_code == 403
+    signed_in(node, username, approval_secret)  # the forged form collected nothing
+    applicant = status(node, application_id, token)
+    collected = applicant.post("/portal/application", collect)
+    assert collected.status_code == 200 and "请立即妥善保存" in collected.text
+    assert marked(collected.text, "credential-username") == [username]
+    secret = marked(collected.text, "credential-secret")[0]
+    assert secret != approval_secret and 'data-testid="collect-credential"' not in collected.text
+    enterprise = signed_in(node, username, secret)
+    assert "/login" not in enterprise.get("/portal/stats").url
+    assert handed_on.get("/portal/stats").url.endswith("/portal/login")  # its session ended
+    assert Portal(node).sign_in(username, approval_secret).status_code == 401
+
+    again = applicant.post("/portal/application", collect)  # the form sent again
+    assert again.status_code == 409 and "已领取" in marked(again.text, "message")[0]
+    assert secret not in again.text
+    later = status(node, application_id, token).page
+    assert marked(later, "credential-collected") and secret not in later
+    english = Portal(node)
+    english.http.cookies.set("idnode_lang", "en")
+    english.get("/portal/application")
+    english.post("/portal/application", {"id": application_id, "token": token})
+    assert "collected at" in marked(english.page, "credential-collected")[0]
 
 
 def test_rejection_needs_a_reason_which_the_applicant_sees(node: Server, console: Portal) -> None:

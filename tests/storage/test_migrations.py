@@ -100,7 +100,7 @@ async def test_migrate_is_idempotent(engines: Engines) -> None:
         versions = (await conn.execute(text("SELECT version_num FROM alembic_version"))).scalars().all()
         kept = (await conn.execute(text("SELECT value FROM node_meta WHERE key = 'probe'"))).scalar()
         diff = await conn.run_sync(_schema_diff)
-    assert versions == ["0009"]
+    assert versions == ["0010"]
     assert kept == "kept"  # a second run neither recreates nor wipes tables
     assert diff == []
 

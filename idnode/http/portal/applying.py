@@ -1,6 +1,7 @@
 """Applying for onboarding from the portal (no account yet): the application form with the business
-licence upload, and the applicant's status page with withdrawal. Each action is the core call of
-``/api/applications`` (``Applications.save_licence``, ``submit``, ``role``, ``withdraw``)."""
+licence upload, and the applicant's status page with withdrawal and, once approved, the one-time
+collection of the enterprise admin credential. Each action is the core call of ``/api/applications``
+(``Applications.save_licence``, ``submit``, ``role``, ``withdraw``, ``collect_credential``)."""
 
 from __future__ import annotations
 
@@ -104,21 +105,25 @@ async def status_form(request: web.Request) -> web.Response:
 
 
 async def status_submit(request: web.Request) -> web.Response:
-    """Show the application the id and token name (and withdraw it when asked)."""
+    """Show the application the id and token name (and withdraw it, or collect its credential, when
+    asked; the collected credential is on this one page only)."""
     form = await request.post()
     if not form_csrf_ok(request, form.get("csrf")):
         raise CsrfRefused(text="csrf_failed")
     applications = request.app[APPLICATIONS]
     application_id, token = str(form.get("id", "")).strip(), str(form.get("token", "")).strip()
+    credential: tuple[str, str] | None = None
     try:
         await applications.role(application_id, None, token)
         if form.get("action") == "withdraw":
             await applications.withdraw(None, token, application_id)
+        elif form.get("action") == "collect":
+            credential = await applications.collect_credential(None, token, application_id)
         application = await applications.get(application_id)
     except IdnodeError as exc:
         context = {"application": None, "id": application_id, "token": "", "message": exc.message}
         return await _status_page(request, context, status=403 if exc.response_code != 2 else 409)
-    context = {"application": application, "id": application_id, "token": token}
+    context = {"application": application, "id": application_id, "token": token, "credential": credential}
     return await _status_page(request, {**context, "trail": await applications.trail(application_id)})
 
 

@@ -146,6 +146,17 @@ ZH: dict[str, str] = {
     "licence_file": "营业执照文件",
     "submitted_at": "提交时间",
     "admin_credential": "企业管理员账号（仅显示一次，请转交企业）",
+    "applicant_may_collect": (
+        "申请企业也可凭申请编号和查询凭证自行领取管理员账号（仅一次）；领取后将生成新密码，"
+        "此处显示的密码随即失效。"
+    ),
+    "collect_credential": "领取管理员账号",
+    "collect_credential_intro": (
+        "申请已通过。领取后将生成企业管理员账号的新密码，仅显示一次；运营人员此前看到的密码随即失效。"
+    ),
+    "your_credential": "企业管理员账号（仅显示一次）",
+    "store_credential": "请立即妥善保存此密码：离开本页后无法再次查看。如遗失，请联系运营人员重置。",
+    "credential_collected": "管理员账号已于 {at}（UTC）领取。如遗失密码，请联系运营人员重置。",
     "show": "查询",
     "industry_help": "行业代码：门类、大类、中类或小类，例如 C、C34、C341、C3411。",
 }
@@ -289,6 +300,23 @@ EN: dict[str, str] = {
     "licence_file": "Business licence file",
     "submitted_at": "Submitted",
     "admin_credential": "Enterprise admin account (shown once: pass it on to the enterprise)",
+    "applicant_may_collect": (
+        "The applicant can also collect its admin account itself, once, with its application number and"
+        " status token; that sets a new password and the one shown here stops working."
+    ),
+    "collect_credential": "Collect the admin account",
+    "collect_credential_intro": (
+        "Your application is approved. Collecting sets a new password for your enterprise admin account,"
+        " shown once; the password the operator saw stops working."
+    ),
+    "your_credential": "Enterprise admin account (shown once)",
+    "store_credential": (
+        "Store this password safely now: it cannot be shown again. If lost, ask the operator to reset it."
+    ),
+    "credential_collected": (
+        "The admin account was collected at {at} (UTC). If its password is lost, ask the operator to"
+        " reset it."
+    ),
     "show": "Show",
     "industry_help": "Industry code: section, division, group or class, e.g. C, C34, C341, C3411.",
 }
