@@ -12,13 +12,13 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from aiohttp import BodyPartReader, web
-from aiohttp.http_exceptions import HttpProcessingError
 
 from idnode.http.auth import principal_of
 from idnode.http.enterprises import admin_credential, json_body, operator_of
 from idnode.http.errors import json_response
 from idnode.http.keys import APPLICATIONS, SETTINGS
 from idnode.http.limits import takes_body
+from idnode.http.multipart import well_framed
 from idnode.http.params import page_body, paging
 from idnode.licences import FORMATS
 from idnode.model import industry
@@ -32,9 +32,6 @@ MAX_FIELD_BYTES = 16 * 1024
 # MAX_FIELD_BYTES each fit.
 FORM_ALLOWANCE_BYTES = 256 * 1024
 CHUNK_BYTES = 64 * 1024
-# What aiohttp's multipart reader raises for a body that is not framed as its Content-Type says: no or
-# a bad boundary, a cut-off body (ValueError), a part's headers that do not parse (InvalidHeader...).
-MALFORMED = (ValueError, HttpProcessingError)
 
 
 async def _caller(request: web.Request) -> tuple[Principal | None, str | None]:
@@ -71,24 +68,22 @@ async def submit(request: web.Request) -> web.Response:
     fields: dict[str, Any] = {}
     licence: Licence | None = None
     try:
-        reader = await request.multipart()
-        while (part := await reader.next()) is not None:
-            if not isinstance(part, BodyPartReader) or not part.name:
-                raise ProtocolError("Nested multipart bodies and unnamed parts are not accepted.")
-            if part.name in fields or (part.name == LICENCE_FIELD and licence is not None):
-                raise InvalidEnterprise(f"Field '{part.name}' is given twice.")
-            if part.name == LICENCE_FIELD:  # the client's file name and type are ignored
-                licence = await applications.save_licence(_chunks(part))
-            else:
-                fields[part.name] = await _field(part)
+        with well_framed():
+            reader = await request.multipart()
+            while (part := await reader.next()) is not None:
+                if not isinstance(part, BodyPartReader) or not part.name:
+                    raise ProtocolError("Nested multipart bodies and unnamed parts are not accepted.")
+                if part.name in fields or (part.name == LICENCE_FIELD and licence is not None):
+                    raise InvalidEnterprise(f"Field '{part.name}' is given twice.")
+                if part.name == LICENCE_FIELD:  # the client's file name and type are ignored
+                    licence = await applications.save_licence(_chunks(part))
+                else:
+                    fields[part.name] = await _field(part)
         if licence is None:
             raise InvalidEnterprise(f"The business licence file ('{LICENCE_FIELD}', 营业执照) is required.")
-    except BaseException as exc:
+    except BaseException:
         if licence is not None:
             applications.discard_licence(licence)
-        if isinstance(exc, MALFORMED):
-            detail = str(getattr(exc, "message", exc)).strip()
-            raise ProtocolError(f"Malformed multipart/form-data body: {detail}.") from None
         raise
     application, token = await applications.submit(fields, licence)
     body = {"responseCode": 1, "application": application.to_json(), "token": token}

@@ -302,6 +302,22 @@ def test_upload_refuses_other_file_types_and_keeps_the_name_out_of_paths(
     assert unreadable.status_code == 400 and resolve(node, f"{prefix}/T-1").status_code == 200
 
 
+def test_a_broken_upload_body_is_a_400(portal: Portal) -> None:
+    portal.get("/portal/upload")
+    boundary = "b0undary"
+    body = (  # the CSRF field, then a file part whose headers never end
+        f'--{boundary}\r\nContent-Disposition: form-data; name="csrf"\r\n\r\n{csrf_of(portal.page)}\r\n'
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="p.csv"\r\nsuffix\r\n'
+    ).encode()
+    answer = portal.http.post(
+        f"{portal.node.url}/portal/upload",
+        data=body,
+        headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
+        timeout=30,
+    )
+    assert answer.status_code == 400 and "Malformed multipart/form-data body" in answer.text
+
+
 @pytest.fixture(scope="module")
 def small_upload_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     os.environ["IDNODE_PORTAL_UPLOAD_BYTES"] = "2048"

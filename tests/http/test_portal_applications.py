@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import Server
-from tests.http.portal_client import Portal, application_fields, apply, marked, signed_in
+from tests.http.portal_client import PNG, Portal, application_fields, apply, csrf_of, marked, signed_in
 
 
 @pytest.fixture
@@ -173,3 +173,27 @@ def test_markup_in_application_fields_is_rendered_inert(node: Server, console: P
     ]
     for page in pages:
         assert payload not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+
+
+def test_a_broken_application_form_body_is_a_400_and_keeps_no_licence(node: Server) -> None:
+    applicant = Portal(node)
+    applicant.get("/portal/apply")
+    boundary, token = "b0undary", csrf_of(applicant.page)
+    body = (
+        (  # the CSRF field, the licence file, then the body ends without its closing boundary
+            f'--{boundary}\r\nContent-Disposition: form-data; name="csrf"\r\n\r\n{token}\r\n'
+            f'--{boundary}\r\nContent-Disposition: form-data; name="licence"; filename="l.png"\r\n\r\n'
+        ).encode()
+        + PNG
+        + b"\r\n--"
+    )
+    licences = node.data_dir / "licences"
+    before = sorted(licences.iterdir()) if licences.exists() else []
+    answer = applicant.http.post(
+        f"{node.url}/portal/apply",
+        data=body,
+        headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
+        timeout=30,
+    )
+    assert answer.status_code == 400 and "Malformed multipart/form-data body" in answer.text
+    assert (sorted(licences.iterdir()) if licences.exists() else []) == before

@@ -13,6 +13,7 @@ from aiohttp import BodyPartReader, web
 from idnode.http.applications import FORM_ALLOWANCE_BYTES
 from idnode.http.keys import APPLICATIONS, SETTINGS
 from idnode.http.limits import takes_body
+from idnode.http.multipart import well_framed
 from idnode.http.portal.messages import translator
 from idnode.http.portal.pages import (
     FORM_CSRF_COOKIE,
@@ -65,17 +66,18 @@ async def apply_submit(request: web.Request) -> web.Response:
     answers: dict[str, str] = {}
     licence: Licence | None = None
     try:
-        reader = await request.multipart()
-        while (part := await reader.next()) is not None:
-            if not isinstance(part, BodyPartReader) or not part.name:
-                continue
-            if part.name == LICENCE_FIELD:
-                if not form_csrf_ok(request, answers.get("csrf")):
-                    raise CsrfRefused(text="csrf_failed")
-                if part.filename and licence is None:
-                    licence = await applications.save_licence(_chunks(part))
-            elif part.name in (*ApplicationDraft.FIELDS, "csrf"):
-                answers[part.name] = (await part.text()).strip()[:MAX_FIELD_CHARS]
+        with well_framed():
+            reader = await request.multipart()
+            while (part := await reader.next()) is not None:
+                if not isinstance(part, BodyPartReader) or not part.name:
+                    continue
+                if part.name == LICENCE_FIELD:
+                    if not form_csrf_ok(request, answers.get("csrf")):
+                        raise CsrfRefused(text="csrf_failed")
+                    if part.filename and licence is None:
+                        licence = await applications.save_licence(_chunks(part))
+                elif part.name in (*ApplicationDraft.FIELDS, "csrf"):
+                    answers[part.name] = (await part.text()).strip()[:MAX_FIELD_CHARS]
         if not form_csrf_ok(request, answers.pop("csrf", None)):
             raise CsrfRefused(text="csrf_failed")
         if licence is None:

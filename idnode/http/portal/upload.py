@@ -24,6 +24,7 @@ from aiohttp import BodyPartReader, web
 from idnode.bulk import BulkResult
 from idnode.http.keys import IMPORTER, SESSIONS, SETTINGS, TEMPLATES
 from idnode.http.limits import takes_body
+from idnode.http.multipart import well_framed
 from idnode.http.portal.messages import translator
 from idnode.http.portal.pages import (
     SECURITY_HEADERS,
@@ -95,24 +96,26 @@ async def upload_submit(request: web.Request) -> web.StreamResponse:
     """Read the multipart form (the CSRF token must come before the file), then import the file."""
     session = await require_session(request)
     fields: dict[str, str] = {}
-    reader = await request.multipart()
+    with well_framed():
+        reader = await request.multipart()
     with tempfile.TemporaryFile() as spool:
         fmt = None
-        while (part := await reader.next()) is not None:
-            if not isinstance(part, BodyPartReader):
-                continue
-            if part.name != "file":
-                fields[part.name or ""] = (await part.text())[:200]
-                continue
-            if not request.app[SESSIONS].csrf_ok(session, fields.get("csrf")):
-                raise CsrfRefused(text="csrf_failed")
-            fmt = FORMATS.get(Path(part.filename or "").suffix.lower())
-            if not part.filename:
-                return await _refuse(request, "no_file", 400)
-            if fmt is None:
-                return await _refuse(request, "bad_file_type", 415)
-            if not await _spool(part, spool, request.app[SETTINGS].portal_upload_bytes):
-                return await _refuse(request, "file_too_large", 413)
+        with well_framed():
+            while (part := await reader.next()) is not None:
+                if not isinstance(part, BodyPartReader):
+                    continue
+                if part.name != "file":
+                    fields[part.name or ""] = (await part.text())[:200]
+                    continue
+                if not request.app[SESSIONS].csrf_ok(session, fields.get("csrf")):
+                    raise CsrfRefused(text="csrf_failed")
+                fmt = FORMATS.get(Path(part.filename or "").suffix.lower())
+                if not part.filename:
+                    return await _refuse(request, "no_file", 400)
+                if fmt is None:
+                    return await _refuse(request, "bad_file_type", 415)
+                if not await _spool(part, spool, request.app[SETTINGS].portal_upload_bytes):
+                    return await _refuse(request, "file_too_large", 413)
         if not request.app[SESSIONS].csrf_ok(session, fields.get("csrf")):
             raise CsrfRefused(text="csrf_failed")
         if fmt is None:
