@@ -76,6 +76,11 @@ class Portal:
             self.page = answer.text
         return answer
 
+    def post_multipart(self, path: str, body: bytes, boundary: str) -> requests.Response:
+        """POST ``body`` as it is, declared multipart/form-data with ``boundary`` (for broken bodies)."""
+        headers = {"Content-Type": f"multipart/form-data; boundary={boundary}"}
+        return self.http.post(self.node.url + path, data=body, headers=headers, timeout=30)
+
     def sign_in(self, username: str, secret: str, area: str = "portal") -> requests.Response:
         self.get(f"/{area}/login")
         return self.post(f"/{area}/login", {"username": username, "secret": secret})

@@ -309,12 +309,7 @@ def test_a_broken_upload_body_is_a_400(portal: Portal) -> None:
         f'--{boundary}\r\nContent-Disposition: form-data; name="csrf"\r\n\r\n{csrf_of(portal.page)}\r\n'
         f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="p.csv"\r\nsuffix\r\n'
     ).encode()
-    answer = portal.http.post(
-        f"{portal.node.url}/portal/upload",
-        data=body,
-        headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
-        timeout=30,
-    )
+    answer = portal.post_multipart("/portal/upload", body, boundary)
     assert answer.status_code == 400 and "Malformed multipart/form-data body" in answer.text
 
 

@@ -189,11 +189,6 @@ def test_a_broken_application_form_body_is_a_400_and_keeps_no_licence(node: Serv
     )
     licences = node.data_dir / "licences"
     before = sorted(licences.iterdir()) if licences.exists() else []
-    answer = applicant.http.post(
-        f"{node.url}/portal/apply",
-        data=body,
-        headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
-        timeout=30,
-    )
+    answer = applicant.post_multipart("/portal/apply", body, boundary)
     assert answer.status_code == 400 and "Malformed multipart/form-data body" in answer.text
     assert (sorted(licences.iterdir()) if licences.exists() else []) == before
