@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -133,11 +134,22 @@ async def open_core(settings: Settings) -> AsyncIterator[Core]:
         await engines.dispose()
 
 
-def log_new_operator(core: Core) -> None:
-    """Show the operator credential once, when this start created it."""
-    if core.operator_secret is not None:
-        log.warning(
-            "node initialised; operator credential %s, secret (shown once): %s",
-            core.registry.operator_username,
-            core.operator_secret,
-        )
+OPERATOR_CREDENTIAL_FILE = "operator-credential"
+
+
+def keep_new_operator(core: Core) -> None:
+    """When this start created the operator credential, put it in ``<data_dir>/operator-credential``
+    (readable by this user only) and log where it is; the secret itself is never logged."""
+    if core.operator_secret is None:
+        return
+    path = core.settings.data_dir / OPERATOR_CREDENTIAL_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as out:
+        out.write(f"username: {core.registry.operator_username}\nsecret: {core.operator_secret}\n")
+    log.warning(
+        "node initialised; operator credential %s: its secret is in %s (readable by this user only), "
+        "store it elsewhere and delete the file",
+        core.registry.operator_username,
+        path,
+    )

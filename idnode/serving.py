@@ -7,7 +7,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 
 from idnode.config import Settings
-from idnode.core import Core, log_new_operator, open_core
+from idnode.core import Core, keep_new_operator, open_core
 from idnode.counting import flushing
 from idnode.invalidation import following_log, redis_bus
 from idnode.mirror import MirrorFollower, following_primary
@@ -52,5 +52,5 @@ async def serving_core(settings: Settings) -> AsyncIterator[Serving]:
         mirror = None
         if settings.mirror_of:
             mirror = await stack.enter_async_context(following_primary(core))
-        log_new_operator(core)
+        keep_new_operator(core)
         yield Serving(core, mirror)

@@ -49,6 +49,46 @@ def test_init_prints_the_operator_credential_once(tmp_path: Path) -> None:
     assert "300:0.NA/88.118" in table
 
 
+def test_serve_creating_the_node_keeps_the_operator_secret_out_of_its_log(tmp_path: Path) -> None:
+    port, log = free_port(), tmp_path / "serve.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "idnode.cli",
+                "serve",
+                "--data-dir",
+                str(tmp_path / "data"),
+                "--port",
+                str(port),
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                answer = requests.get(f"http://127.0.0.1:{port}/api/node", timeout=1)
+                break
+            except requests.ConnectionError:
+                assert time.monotonic() < deadline and process.poll() is None, log.read_text()
+                time.sleep(0.1)
+        assert answer.status_code == 200
+        kept = tmp_path / "data" / "operator-credential"
+        assert kept.stat().st_mode & 0o777 == 0o600
+        username, secret = (line.split(": ", 1)[1] for line in kept.read_text().splitlines())
+        assert username == "300:0.NA/88.999" and len(secret) >= 24
+        assert secret not in log.read_text() and str(kept) in log.read_text()
+        operator = (username.replace(":", "%3A", 1), secret)
+        stats = requests.get(f"http://127.0.0.1:{port}/api/enterprises", auth=operator, timeout=10)
+        assert stats.status_code == 200  # the kept secret is the operator's
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
 def test_enterprise_lifecycle(tmp_path: Path) -> None:
     added = _add(tmp_path, 1, "--contact-name", "李经理")
     prefix = added["enterprise"]["prefix"]

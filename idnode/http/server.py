@@ -27,7 +27,7 @@ import uvloop
 from aiohttp import web
 
 from idnode.config import Settings
-from idnode.core import log_new_operator, open_core
+from idnode.core import keep_new_operator, open_core
 from idnode.dns import server as dns_server
 from idnode.http.app import create_app
 from idnode.http.fastpath import FastPathProtocol, Limits, check_timeouts
@@ -175,4 +175,4 @@ def run(settings: Settings, announce: Callable[[str], None] = print) -> None:
 
 async def _initialise(settings: Settings) -> None:
     async with open_core(settings) as core:
-        log_new_operator(core)
+        keep_new_operator(core)
