@@ -8,7 +8,6 @@ operator saw at approval stops working then.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 from aiohttp import BodyPartReader, web
@@ -18,7 +17,7 @@ from idnode.http.enterprises import admin_credential, json_body, operator_of
 from idnode.http.errors import json_response
 from idnode.http.keys import APPLICATIONS, SETTINGS
 from idnode.http.limits import takes_body
-from idnode.http.multipart import well_framed
+from idnode.http.multipart import chunks, well_framed
 from idnode.http.params import page_body, paging
 from idnode.licences import FORMATS
 from idnode.model import industry
@@ -31,7 +30,6 @@ MAX_FIELD_BYTES = 16 * 1024
 # The text fields and the multipart framing around the licence file: a dozen fields of at most
 # MAX_FIELD_BYTES each fit.
 FORM_ALLOWANCE_BYTES = 256 * 1024
-CHUNK_BYTES = 64 * 1024
 
 
 async def _caller(request: web.Request) -> tuple[Principal | None, str | None]:
@@ -42,14 +40,9 @@ async def _caller(request: web.Request) -> tuple[Principal | None, str | None]:
     return await principal_of(request), None
 
 
-async def _chunks(part: BodyPartReader) -> AsyncIterator[bytes]:
-    while chunk := await part.read_chunk(CHUNK_BYTES):
-        yield chunk
-
-
 async def _field(part: BodyPartReader) -> str:
     data = bytearray()
-    async for chunk in _chunks(part):
+    async for chunk in chunks(part):
         data += chunk
         if len(data) > MAX_FIELD_BYTES:
             raise InvalidEnterprise(f"Field '{part.name}' is longer than {MAX_FIELD_BYTES} bytes.")
@@ -76,7 +69,7 @@ async def submit(request: web.Request) -> web.Response:
                 if part.name in fields or (part.name == LICENCE_FIELD and licence is not None):
                     raise InvalidEnterprise(f"Field '{part.name}' is given twice.")
                 if part.name == LICENCE_FIELD:  # the client's file name and type are ignored
-                    licence = await applications.save_licence(_chunks(part))
+                    licence = await applications.save_licence(chunks(part))
                 else:
                     fields[part.name] = await _field(part)
         if licence is None:

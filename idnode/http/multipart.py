@@ -6,14 +6,22 @@ HttpProcessingError (part headers that do not parse) for such a body; left alone
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 
+from aiohttp import BodyPartReader
 from aiohttp.http_exceptions import HttpProcessingError
 
 from idnode.model.errors import ProtocolError
 
 MALFORMED = (ValueError, HttpProcessingError)
+CHUNK_BYTES = 64 * 1024
+
+
+async def chunks(part: BodyPartReader) -> AsyncIterator[bytes]:
+    """A part's content, a chunk at a time (a file part is never read whole into memory)."""
+    while chunk := await part.read_chunk(CHUNK_BYTES):
+        yield chunk
 
 
 @contextmanager

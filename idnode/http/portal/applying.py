@@ -5,7 +5,6 @@ collection of the enterprise admin credential. Each action is the core call of `
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 from aiohttp import BodyPartReader, web
@@ -13,7 +12,7 @@ from aiohttp import BodyPartReader, web
 from idnode.http.applications import FORM_ALLOWANCE_BYTES
 from idnode.http.keys import APPLICATIONS, SETTINGS
 from idnode.http.limits import takes_body
-from idnode.http.multipart import well_framed
+from idnode.http.multipart import chunks, well_framed
 from idnode.http.portal.messages import translator
 from idnode.http.portal.pages import (
     FORM_CSRF_COOKIE,
@@ -30,7 +29,6 @@ from idnode.model.industry import divisions
 
 LICENCE_FIELD = "licence"
 MAX_FIELD_CHARS = 4000
-_CHUNK = 1 << 16
 
 
 async def _apply_page(
@@ -54,11 +52,6 @@ async def apply_form(request: web.Request) -> web.Response:
     return await _apply_page(request, {})
 
 
-async def _chunks(part: BodyPartReader) -> AsyncIterator[bytes]:
-    while chunk := await part.read_chunk(_CHUNK):
-        yield chunk
-
-
 @takes_body(lambda settings: settings.licence_max_bytes + FORM_ALLOWANCE_BYTES)
 async def apply_submit(request: web.Request) -> web.Response:
     """Read the multipart form (the CSRF token first), store the licence, and file the application."""
@@ -75,7 +68,7 @@ async def apply_submit(request: web.Request) -> web.Response:
                     if not form_csrf_ok(request, answers.get("csrf")):
                         raise CsrfRefused(text="csrf_failed")
                     if part.filename and licence is None:
-                        licence = await applications.save_licence(_chunks(part))
+                        licence = await applications.save_licence(chunks(part))
                 elif part.name in (*ApplicationDraft.FIELDS, "csrf"):
                     answers[part.name] = (await part.text()).strip()[:MAX_FIELD_CHARS]
         if not form_csrf_ok(request, answers.pop("csrf", None)):

@@ -24,7 +24,7 @@ from aiohttp import BodyPartReader, web
 from idnode.bulk import BulkResult
 from idnode.http.keys import IMPORTER, SESSIONS, SETTINGS, TEMPLATES
 from idnode.http.limits import takes_body
-from idnode.http.multipart import well_framed
+from idnode.http.multipart import chunks, well_framed
 from idnode.http.portal.messages import translator
 from idnode.http.portal.pages import (
     SECURITY_HEADERS,
@@ -43,7 +43,6 @@ BATCH = 200  # rows per transaction here: small enough for the bar to move on a 
 SHOWN_FAILURES = 20
 REPORT_DAYS = 1
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{22}")
-_CHUNK = 1 << 16
 
 
 def _limit_text(limit: int) -> str:
@@ -79,7 +78,7 @@ async def _refuse(request: web.Request, key: str, status: int) -> web.Response:
 async def _spool(part: BodyPartReader, spool: BinaryIO, limit: int) -> bool:
     """Copy the file part to ``spool``; False (and stop reading) once it passes ``limit`` bytes."""
     size = 0
-    while chunk := await part.read_chunk(_CHUNK):
+    async for chunk in chunks(part):
         size += len(chunk)
         if size > limit:
             return False
