@@ -1,8 +1,8 @@
-"""Fingerprints of stored secret keys: what SNMS tokens and login digests are bound to.
+"""Fingerprints of stored secret keys: what portal sessions, SNMS tokens and login digests are bound to.
 
 A fingerprint is SHA-256 of the stored HS_SECKEY value (the salted scrypt hash, which changes with
 every new secret), so whatever was issued against one secret stops working when it is replaced or
-removed: a secret reset ends every token and login digest of the credential at once.
+removed: a secret reset ends every session, token and login digest of the credential at once.
 """
 
 from __future__ import annotations

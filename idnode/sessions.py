@@ -23,10 +23,9 @@ from datetime import datetime, timedelta
 
 from idnode.model.channel import Channel
 from idnode.model.errors import InvalidValue
-from idnode.model.identifier import Identifier
 from idnode.model.permissions import Principal
-from idnode.model.values import HS_SECKEY
 from idnode.registry import Registry
+from idnode.seckeys import seckey_fingerprint
 from idnode.storage.repository import Repository, StoredSession, utcnow
 
 MIN_SECRET_LENGTH = 12
@@ -72,21 +71,13 @@ class Sessions:
             principal.handle,
             principal.index,
             secrets.token_urlsafe(32),
-            await self._credential(principal.handle, principal.index) or "",
+            await seckey_fingerprint(self.repository, principal.handle, principal.index) or "",
             now,
             now + self.lifetime,
         )
         await self.repository.add_session(stored)
         await self.repository.delete_sessions(expired_by=now)  # keep the table to live sessions
         return token, self._session(stored)
-
-    async def _credential(self, handle: str, index: int) -> str | None:
-        """A digest of the secret key ``index:handle`` as stored now (its salted hash), None if gone."""
-        record = await self.repository.get_record(Identifier.parse(handle))
-        value = record.by_index().get(index) if record else None
-        if value is None or value.type != HS_SECKEY:
-            return None
-        return hashlib.sha256(str(value.data).encode()).hexdigest()
 
     def _session(self, stored: StoredSession) -> WebSession:
         operator = stored.handle == str(self.registry.operator_handle)
@@ -100,7 +91,7 @@ class Sessions:
         stored = await self.repository.get_session(_digest(token))
         if stored is None or stored.expires_at <= utcnow():
             return None
-        credential = await self._credential(stored.handle, stored.key_index)
+        credential = await seckey_fingerprint(self.repository, stored.handle, stored.key_index)
         if credential is None or not hmac.compare_digest(credential, stored.credential):
             await self.repository.delete_sessions(token_hash=stored.token_hash)  # its secret changed
             return None

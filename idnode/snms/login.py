@@ -33,7 +33,7 @@ from idnode.model.errors import AuthenticationNeeded, InvalidHandle, LoginFailed
 from idnode.model.identifier import ADMIN_SUFFIX, Identifier
 from idnode.model.permissions import Principal
 from idnode.registry import SECKEY_INDEX, Registry
-from idnode.snms.seckeys import seckey_fingerprint, sha256_hex
+from idnode.seckeys import seckey_fingerprint, sha256_hex
 from idnode.snms.tokens import TokenService
 
 CHINA = timezone(timedelta(hours=8))

@@ -25,8 +25,8 @@ from idnode.model.channel import Channel, require_private
 from idnode.model.errors import TokenRejected
 from idnode.model.identifier import Identifier
 from idnode.model.permissions import Principal
+from idnode.seckeys import seckey_fingerprint
 from idnode.signing import b64url, b64url_decode
-from idnode.snms.seckeys import seckey_fingerprint
 from idnode.storage.repository import Repository
 
 KEY_META = "snms_token_key"

@@ -213,7 +213,7 @@ class OutboxRow(Base):
 
 class SnmsTokenRow(Base):
     """A bearer token issued by the SNMS login (``POST /identity/token``): whose credential it stands for
-    (and the fingerprint of that credential's secret key then, see idnode/snms/seckeys.py), until when,
+    (and the fingerprint of that credential's secret key then, see idnode/seckeys.py), until when,
     and whether it was revoked. The token itself is not stored, only its random id."""
 
     __tablename__ = "snms_tokens"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from idnode.seckeys import sha256_hex
 from idnode.snms.login import credential_of, day_salted, login_days
-from idnode.snms.seckeys import sha256_hex
 
 
 def test_the_documented_day_salted_example() -> None:
