@@ -54,6 +54,7 @@ from idnode.model.permissions import (
 from idnode.model.record import Record
 from idnode.model.values import HS_ADMIN, HS_SECKEY, HS_VLIST, HandleValue
 from idnode.outbox import ENTERPRISE_CREATE, ENTERPRISE_UPDATE, enterprise_report
+from idnode.ratelimit import client_key
 from idnode.signing import HS_SIGNATURE, SIGNATURE_INDEX
 from idnode.storage.repository import DuplicateKey, Repository, Transaction, today
 from idnode.throttle import LoginThrottle
@@ -201,7 +202,9 @@ class Registry:
         """
         self.repository.require_writable()
         require_private(channel, self.settings.require_tls_for_credentials)
-        client = channel.address or None
+        # Counted as the rate limits count clients (an IPv6 client per /64), so a client cannot get
+        # fresh guesses by moving to the next address of its own block.
+        client = client_key(channel.address) if channel.address else None
         try:
             identifier = Identifier.parse(handle)
         except InvalidHandle:

@@ -126,3 +126,15 @@ async def test_registry_throttles_a_client_guessing_many_accounts(core: Core) ->
     with pytest.raises(LoginThrottled):
         await core.registry.authenticate(admin, 300, secret, channel=over_tls("192.0.2.9"))
     assert await core.registry.authenticate(admin, 300, secret, channel=over_tls("192.0.2.10"))
+
+
+async def test_registry_counts_an_ipv6_client_per_64_block(core: Core) -> None:
+    enterprise, secret = await core.registry.add_enterprise(core.local_operator, draft(3))
+    core.registry.throttle = LoginThrottle(100, 3, 60, Clock())
+    admin = f"{enterprise.prefix}/ADMIN"
+    for host in (1, 2, 3):  # three addresses of one /64
+        with pytest.raises(AuthenticationNeeded):
+            await core.registry.authenticate(admin, 300, "guess", channel=over_tls(f"2001:db8:1:2::{host}"))
+    with pytest.raises(LoginThrottled):
+        await core.registry.authenticate(admin, 300, secret, channel=over_tls("2001:db8:1:2::99"))
+    assert await core.registry.authenticate(admin, 300, secret, channel=over_tls("2001:db8:1:3::1"))
