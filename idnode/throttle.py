@@ -100,7 +100,7 @@ class LoginThrottle:
         )
         if wait > 0:
             seconds = math.ceil(wait)
-            raise LoginThrottled(f"Too many failed logins; try again in {seconds} s.", retry_after=seconds)
+            raise LoginThrottled(seconds, f"Too many failed logins; try again in {seconds} s.")
 
     def failed(self, account: str | None, client: str | None) -> None:
         if account:

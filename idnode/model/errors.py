@@ -233,9 +233,6 @@ class LoginThrottled(RateLimited):
     is the one its clients treat as "retry later", and the secret was not checked.
     """
 
-    def __init__(self, message: str, retry_after: int) -> None:
-        super().__init__(retry_after, message)
-
 
 class BodyTooLarge(IdnodeError):
     """The request body is too large."""
