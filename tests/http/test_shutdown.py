@@ -18,10 +18,12 @@ ROWS = 6_000  # three batches of the bulk path: long enough to be caught in the 
 
 
 def refused(url: str) -> bool:
+    """Whether a new connection is turned away: refused, or reset because the listener closed while
+    it waited in the accept queue (the kernel resets what a closed listener never accepted)."""
     host, port = url.removeprefix("http://").split(":")
     try:
         socket.create_connection((host, int(port)), timeout=1).close()
-    except ConnectionRefusedError:
+    except (ConnectionRefusedError, ConnectionResetError):
         return True
     return False
 
